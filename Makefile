@@ -1,0 +1,41 @@
+# Thin aliases. Every target that needs Python first makes sure .venv exists and is current.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint typecheck fmt bench demo golden soak clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check itly_async codegen tests benchmarks examples
+	$(BIN)/ruff format --check itly_async codegen tests benchmarks examples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict itly_async codegen
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+fmt: $(STAMP)
+	$(BIN)/ruff format itly_async codegen tests benchmarks examples
+	$(BIN)/ruff check --fix itly_async codegen tests benchmarks examples
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+golden: $(STAMP)
+	$(BIN)/python -m codegen.golden
+
+clean:
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,773 @@
+"""The client: lifecycle, validation, enrichment, and the hand-off to destination lanes.
+
+Life cycle::
+
+    NEW --load()--> RUNNING --shutdown()--> CLOSING --> CLOSED
+     \\--load(disabled=True)--> DISABLED  (every call a no-op; no task, thread or socket)
+
+A tracking call validates and enriches in the caller, then submits the event to every
+lane on the client's home loop (see ``_home.py``). It never waits for the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import enum
+import os
+import random
+import threading
+import time
+import weakref
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
+
+from ._amplitude import Amplitude, PlanMeta
+from ._config import (
+    AmplitudeOptions,
+    CustomOptions,
+    DeliveryOptions,
+    EventOptions,
+    Options,
+    SegmentOptions,
+    context_to_dict,
+)
+from ._custom import AdapterCaller
+from ._event import ALIAS, GROUP, IDENTIFY, TRACK, Event, new_id
+from ._exceptions import ClientClosedError, NotLoadedError, PropertyError, ValidationError
+from ._home import Home, LoopThread, run_blocking
+from ._lane import AdapterLane, HttpLane, Lane, Losses, Sleep
+from ._logger import ItlyLogger, RateLimitedLog, StdLogger
+from ._plan import Plan, resolve_destinations
+from ._segment import Segment
+from ._stats import DeliveryReport, RejectionLog, Stats
+from ._validation import Validator, normalize
+from ._version import LIBRARY
+
+#: Seconds ``flush()`` waits when no timeout is given: long enough for a few retries,
+#: bounded so that a dead endpoint cannot hang the caller.
+DEFAULT_FLUSH_TIMEOUT = 30.0
+
+
+class State(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    DISABLED = "disabled"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+class Client:
+    """An analytics client: load once, then track from coroutines (or ``SyncClient``).
+
+    Example::
+
+        client = Client()
+        client.load(Options(destinations={"amplitude": AmplitudeOptions(api_key=KEY)}))
+        await client.track("user-1", "Process Started", {"available_processors": 8})
+        report = await client.shutdown(timeout=5)
+
+    ``clock``, ``rng`` and ``sleep`` are for tests: they drive retry timing (backoff and
+    server-directed waits) without real time passing.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._state = State.NEW
+        self._options = Options()
+        self._delivery = DeliveryOptions()
+        self._logger: ItlyLogger = StdLogger()
+        self._lanes: list[Lane] = []
+        self._validators: dict[str, Validator] = {}
+        self._identify: Validator | None = None
+        self._group: Validator | None = None
+        self._context: dict[str, Any] = {}
+        self._validate = True
+        self._fail = True
+        self._block = False
+        self._lock = threading.Lock()
+        self._home: Home | None = None
+        self._loop_thread: LoopThread | None = None
+        self._generation = 0
+        self._seq = 0
+        self._validation_errors = 0
+        self._dropped: Counter[str] = Counter()
+        self._rejections = RejectionLog()
+        self._ratelimit = RateLimitedLog()
+        self._final: DeliveryReport | None = None
+        self._space_signal = threading.Event()
+        _CLIENTS.add(self)
+
+    # --- load ----------------------------------------------------------------------------
+
+    def load(self, options: Options | None = None, *, plan: Plan | None = None) -> None:
+        """Configure the client. Synchronous; safe to call before any event loop exists.
+
+        Raises ``ConfigurationError`` when a destination cannot work and
+        ``ValidationError`` when the context breaks the plan (in development).
+        """
+        if self._state is not State.NEW:
+            raise RuntimeError(f"load() was already called (client is {self._state.value})")
+        options = options or Options()
+        plan = plan or Plan()
+        self._options = options
+        self._logger = options.logger or StdLogger()
+        if options.disabled:
+            self._state = State.DISABLED
+            return
+        self._delivery = delivery = options.delivery or DeliveryOptions()
+        self._validate = not options.validation_disabled
+        self._fail = options.fail_on_error
+        self._block = delivery.overflow == "block"
+        self._validators = {name: Validator(name, s) for name, s in plan.events.items()}
+        self._identify = Validator("identify", plan.identify) if plan.identify else None
+        self._group = Validator("group", plan.group) if plan.group else None
+        context = context_to_dict(options.context)
+        if plan.context is not None and self._validate:
+            context = self._checked("context", Validator("context", plan.context), context)
+        elif context:
+            context = self._prepare(None, "context", context)
+        self._context = context
+        configs = resolve_destinations(plan, options.destinations, options.environment)
+        losses = Losses(self._logger, self._rejections)
+        meta = PlanMeta(
+            branch=plan.branch or None,
+            source=plan.source or None,
+            version=plan.version or None,
+            version_id=plan.version_id or None,
+        )
+        kw: dict[str, Any] = {"clock": self._clock, "rng": self._rng, "sleep": self._sleep}
+        lanes: list[Lane] = []
+        for name, cfg in configs.items():
+            if isinstance(cfg, AmplitudeOptions):
+                assert cfg.api_key is not None  # resolve_destinations guarantees it
+                amp = Amplitude(name, cfg.api_key, cfg, plan=meta, library=LIBRARY)
+                lanes.append(HttpLane(amp, delivery, losses, **kw))
+            elif isinstance(cfg, SegmentOptions):
+                assert cfg.write_key is not None
+                seg = Segment(name, cfg.write_key, cfg, library=LIBRARY)
+                lanes.append(HttpLane(seg, delivery, losses, **kw))
+            elif isinstance(cfg, CustomOptions):
+                caller = AdapterCaller(
+                    name, cfg.adapter, options, delivery.adapter_timeout, self._logger
+                )
+                lanes.append(AdapterLane(name, caller, delivery, losses, **kw))
+        for lane in lanes:
+            lane.on_progress = self._notify_progress
+            lane.on_space = self._notify_space
+        self._lanes = lanes
+        self._state = State.RUNNING
+        _install_process_hooks()
+
+    # --- validation and enrichment (caller's thread) -------------------------------------
+
+    def _checked(
+        self, item: str, validator: Validator, properties: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        props, errors = normalize(properties)
+        if errors or not validator.check(props):
+            self._invalid(item, [*errors, *validator.explain(props)])
+        return props
+
+    def _prepare(
+        self, validator: Validator | None, item: str, properties: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        if not properties:
+            props: dict[str, Any] = {}
+            if self._validate and validator is not None and not validator.check(props):
+                self._invalid(item, validator.explain(props))
+            return props
+        props, errors = normalize(properties)
+        if self._validate and validator is not None:
+            if errors or not validator.check(props):
+                self._invalid(item, [*errors, *validator.explain(props)])
+        elif errors:
+            # validation is off, but such values still cannot be sent: say so, send null
+            self._invalid(item, errors, force_log=True)
+        return props
+
+    def _invalid(self, item: str, errors: list[PropertyError], force_log: bool = False) -> None:
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for e in errors:
+            if (e.path, e.rule) not in seen:
+                seen.add((e.path, e.rule))
+                unique.append(e)
+        error = ValidationError(item, unique)
+        self._validation_errors += 1
+        if self._fail and not force_log:
+            raise error
+        self._ratelimit(self._logger.error, f"invalid:{item}", f"itly: {error} (sent anyway)")
+
+    def _accepting(self) -> bool:
+        state = self._state
+        if state is State.RUNNING:
+            return True
+        if state is State.DISABLED:
+            return False
+        if state is State.NEW:
+            # before load() the environment is unknown, so the development rule applies
+            raise NotLoadedError("call load(options) before tracking events")
+        if self._fail:
+            raise ClientClosedError("the client was shut down; events are no longer accepted")
+        self._dropped["closed"] += 1
+        self._ratelimit(self._logger.error, "closed", "itly: event dropped: client is shut down")
+        return False
+
+    def _event(
+        self,
+        kind: str,
+        name: str,
+        user_id: str | None,
+        properties: dict[str, Any],
+        event_options: EventOptions | None,
+        group_id: str | None = None,
+        previous_id: str | None = None,
+    ) -> Event:
+        if event_options is None:
+            return Event(kind, name, user_id, properties, time.time_ns() // 1_000_000, new_id())
+        when = event_options.time
+        if when is None:
+            time_ms = time.time_ns() // 1_000_000
+        elif isinstance(when, int):
+            time_ms = when
+        else:
+            time_ms = int(when.timestamp() * 1000)
+        return Event(
+            kind,
+            name,
+            user_id,
+            properties,
+            time_ms,
+            event_options.insert_id or new_id(),
+            event_options,
+            group_id,
+            previous_id,
+        )
+
+    def make_track(
+        self,
+        user_id: str | None,
+        name: str,
+        properties: Mapping[str, Any] | None,
+        event_options: EventOptions | None,
+    ) -> Event | None:
+        if not self._accepting():
+            return None
+        props = self._prepare(self._validators.get(name), name, properties)
+        context = self._context
+        if context:
+            props = {**context, **props}
+        return self._event(TRACK, name, user_id, props, event_options)
+
+    def make_identify(
+        self,
+        user_id: str | None,
+        traits: Mapping[str, Any] | None,
+        event_options: EventOptions | None,
+    ) -> Event | None:
+        if not self._accepting():
+            return None
+        props = self._prepare(self._identify, "identify", traits)
+        return self._event(IDENTIFY, "identify", user_id, props, event_options)
+
+    def make_group(
+        self,
+        user_id: str | None,
+        group_id: str,
+        traits: Mapping[str, Any] | None,
+        event_options: EventOptions | None,
+    ) -> Event | None:
+        if not self._accepting():
+            return None
+        props = self._prepare(self._group, "group", traits)
+        return self._event(GROUP, "group", user_id, props, event_options, group_id=group_id)
+
+    def make_alias(
+        self, user_id: str, previous_id: str, event_options: EventOptions | None
+    ) -> Event | None:
+        if not self._accepting():
+            return None
+        return self._event(ALIAS, "alias", user_id, {}, event_options, previous_id=previous_id)
+
+    # --- async API -------------------------------------------------------------------------
+
+    async def track(
+        self,
+        user_id: str | None,
+        name: str,
+        properties: Mapping[str, Any] | None = None,
+        *,
+        event_options: EventOptions | None = None,
+    ) -> None:
+        """Validate, enrich and queue one event. Returns without touching the network.
+
+        Events named in the plan are validated against it; other names are sent as given.
+        """
+        event = self.make_track(user_id, name, properties, event_options)
+        if event is not None:
+            if self._block:
+                await self._await_space()
+            self._dispatch(event)
+
+    async def identify(
+        self,
+        user_id: str | None,
+        traits: Mapping[str, Any] | None = None,
+        *,
+        event_options: EventOptions | None = None,
+    ) -> None:
+        """Set traits on a user (Amplitude ``$identify`` with ``$set``; Segment identify)."""
+        event = self.make_identify(user_id, traits, event_options)
+        if event is not None:
+            if self._block:
+                await self._await_space()
+            self._dispatch(event)
+
+    async def group(
+        self,
+        user_id: str | None,
+        group_id: str,
+        traits: Mapping[str, Any] | None = None,
+        *,
+        event_options: EventOptions | None = None,
+    ) -> None:
+        """Put a user in a group and set the group's traits."""
+        event = self.make_group(user_id, group_id, traits, event_options)
+        if event is not None:
+            if self._block:
+                await self._await_space()
+            self._dispatch(event)
+
+    async def alias(
+        self, user_id: str, previous_id: str, *, event_options: EventOptions | None = None
+    ) -> None:
+        """Tell destinations that ``previous_id`` and ``user_id`` are the same user."""
+        event = self.make_alias(user_id, previous_id, event_options)
+        if event is not None:
+            if self._block:
+                await self._await_space()
+            self._dispatch(event)
+
+    def _dispatch(self, event: Event) -> None:
+        home = self._home
+        loop = asyncio.get_running_loop()
+        if home is not None and home.loop is loop:
+            self._submit(event)
+        else:
+            self.submit_from(event, loop)
+
+    def submit_from(self, event: Event, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Submit from a thread that is not (or may not be) the home loop's.
+
+        ``loop``: the caller's running loop (async API), which becomes home if there is
+        none alive; None for the sync API, whose home is the private loop thread.
+        """
+        home = self._home
+        if home is None or not home.alive():
+            home = self._rehome(loop)
+        if home.loop is loop or (loop is None and home.thread_id == threading.get_ident()):
+            self._submit(event)
+        else:
+            home.handoff(event, self._drain)
+
+    def submit_sync(self, event: Event) -> None:
+        """Submit from synchronous code (the sync shim); waits for room under ``block``."""
+        if self._block and self._full():
+            self._wait_space_blocking()
+        self.submit_from(event, None)
+
+    def _wait_space_blocking(self) -> None:
+        home = self._home
+        if home is not None and home.thread_id == threading.get_ident():
+            return  # on the home loop: waiting would deadlock; put() drops, counted
+        deadline = time.monotonic() + self._delivery.timeout
+        space = self._space_signal
+        while self._full():
+            space.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (self._full() and not space.wait(remaining)):
+                return
+
+    def _rehome(self, loop: asyncio.AbstractEventLoop | None) -> Home:
+        with self._lock:
+            home = self._home
+            if home is not None and home.alive():
+                return home
+            if self._state is not State.RUNNING and self._state is not State.CLOSING:
+                raise ClientClosedError("the client is not running")
+            self._generation += 1
+            inbox = home.inbox if home is not None else None
+            for lane in self._lanes:
+                lane.requeue_inflight()
+            if loop is not None:
+                new = Home(loop, threading.get_ident(), self._generation)
+            else:
+                thread = self._loop_thread
+                if thread is None or not thread.alive():
+                    thread = self._loop_thread = LoopThread()
+                new = Home(thread.loop, thread.thread_id, self._generation)
+            if inbox:
+                new.inbox.extend(inbox)  # handed over but never drained: keep them
+            self._home = new
+            if loop is not None:
+                self._start_home(new)
+                self._drain()
+            else:
+                new.scheduled = True
+                new.loop.call_soon_threadsafe(self._start_and_drain, new)
+            return new
+
+    def _start_and_drain(self, home: Home) -> None:
+        self._start_home(home)
+        self._drain()
+
+    def _start_home(self, home: Home) -> None:
+        """On the home loop: create its primitives and the supervisor task."""
+        if home.started:
+            return
+        home.started = True
+        home.progress = asyncio.Event()
+        home.space = asyncio.Event()
+        # keep a strong reference: a task only weakly held by the loop can be collected
+        home.supervisor = home.loop.create_task(self._supervise(home))
+
+    async def _supervise(self, home: Home) -> None:
+        lanes = self._lanes
+        try:
+            for lane in lanes:
+                await lane.start()
+            async with asyncio.TaskGroup() as tg:
+                for lane in lanes:
+                    tg.create_task(lane.run(home.generation))
+        finally:
+            for lane in lanes:
+                await _bounded(lane.close(), self._delivery.adapter_timeout)
+
+    def _drain(self) -> None:
+        home = self._home
+        if home is None:
+            return
+        home.scheduled = False
+        inbox = home.inbox
+        submit = self._submit
+        while inbox:
+            submit(inbox.popleft())
+
+    def _submit(self, event: Event) -> None:
+        """On the home loop: give the event a sequence number and queue it per lane."""
+        self._seq += 1
+        event.seq = self._seq
+        for lane in self._lanes:
+            lane.put(event)
+
+    def _notify_progress(self) -> None:
+        home = self._home
+        if home is not None and home.progress is not None:
+            home.progress.set()
+
+    def _notify_space(self) -> None:
+        self._space_signal.set()
+        home = self._home
+        if home is not None and home.space is not None:
+            home.space.set()
+
+    def _full(self) -> bool:
+        return any(lane.full() for lane in self._lanes)
+
+    async def _await_space(self) -> None:
+        """The ``block`` policy: wait (bounded) until every lane has room."""
+        if not self._full():
+            return
+        home = self._home
+        if home is None or home.loop is not asyncio.get_running_loop():
+            # the lanes run elsewhere: wait on their loop, from here
+            if home is not None and home.alive():
+                await asyncio.wrap_future(
+                    asyncio.run_coroutine_threadsafe(self._wait_space_here(), home.loop)
+                )
+            return
+        await self._wait_space_here()
+
+    async def _wait_space_here(self) -> None:
+        home = self._home
+        if home is None or home.space is None:
+            return
+        try:
+            async with asyncio.timeout(self._delivery.timeout):
+                while self._full():
+                    home.space.clear()
+                    await home.space.wait()
+        except TimeoutError:
+            pass  # put() applies drop_newest now, counted as queue_full
+
+    # --- flush and shutdown ---------------------------------------------------------------
+
+    async def flush(self, timeout: float | None = None) -> DeliveryReport:
+        """Deliver everything tracked before this call, or give up at ``timeout`` seconds.
+
+        Returns a report; ``report.timed_out`` says whether anything was left pending.
+        """
+        timeout = DEFAULT_FLUSH_TIMEOUT if timeout is None else timeout
+        if self._state is not State.RUNNING and self._state is not State.CLOSING:
+            return self._report(False)
+        return await self._on_home(lambda: self._flush_here(timeout), timeout)
+
+    async def _on_home(
+        self, factory: Callable[[], Coroutine[Any, Any, DeliveryReport]], timeout: float
+    ) -> DeliveryReport:
+        loop = asyncio.get_running_loop()
+        home = self._home
+        if home is None or not home.alive():
+            if not self._pending() and (home is None or not home.inbox):
+                return self._report(False)
+            home = self._rehome(loop)
+        if home.loop is loop:
+            return await factory()
+        fut = asyncio.run_coroutine_threadsafe(factory(), home.loop)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(fut), timeout + 1.0)
+        except TimeoutError:
+            return self._report(True)
+
+    async def _flush_here(self, timeout: float) -> DeliveryReport:
+        self._drain()
+        home = self._home
+        assert home is not None
+        assert home.progress is not None
+        target = self._seq
+        for lane in self._lanes:
+            lane.request_flush(target)
+        progress = home.progress
+        timed_out = False
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    progress.clear()
+                    if all(_done(lane, target) for lane in self._lanes):
+                        break
+                    await progress.wait()
+                for lane in self._lanes:
+                    if isinstance(lane, AdapterLane):
+                        await lane.flush_adapter()
+        except TimeoutError:
+            timed_out = True
+        return self._report(timed_out)
+
+    async def shutdown(self, timeout: float | None = None) -> DeliveryReport:
+        """Flush, stop delivery, close connections and adapters; idempotent.
+
+        Never takes much longer than ``timeout`` seconds. Whatever is still queued at the
+        deadline is counted as dropped (reason ``shutdown``) and reported.
+        """
+        timeout = self._delivery.shutdown_timeout if timeout is None else timeout
+        if self._final is not None:
+            return self._final
+        if self._state in (State.NEW, State.DISABLED):
+            self._state = State.CLOSED
+            self._final = self._report(False)
+            return self._final
+        self._state = State.CLOSING
+        deadline = time.monotonic() + timeout
+        report = await self.flush(timeout)
+        remaining = max(deadline - time.monotonic(), 0.05)
+        home = self._home
+        if home is not None and home.alive():
+            if home.loop is asyncio.get_running_loop():
+                await self._stop_here(remaining)
+            else:
+                fut = asyncio.run_coroutine_threadsafe(self._stop_here(remaining), home.loop)
+                try:
+                    await asyncio.wait_for(asyncio.wrap_future(fut), remaining + 0.5)
+                except TimeoutError:
+                    self._logger.error("itly: shutdown could not stop delivery in time")
+        for lane in self._lanes:
+            lane.drop_all("shutdown")
+        self._state = State.CLOSED
+        self._final = self._report(report.timed_out)
+        self._stop_loop_thread()
+        return self._final
+
+    def _stop_loop_thread(self) -> None:
+        thread = self._loop_thread
+        # from inside the thread's own loop, leave it to the blocking caller to stop it
+        if thread is not None and thread.thread_id != threading.get_ident():
+            self._loop_thread = None
+            thread.stop()
+
+    async def _stop_here(self, timeout: float) -> None:
+        home = self._home
+        if home is None or home.supervisor is None:
+            return
+        self._generation += 1
+        for lane in self._lanes:
+            lane.generation = self._generation  # stop the runs at their next turn
+            lane.closing = True
+        home.supervisor.cancel()
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(home.supervisor, return_exceptions=True)
+        except TimeoutError:
+            self._logger.error("itly: destinations did not close within the shutdown timeout")
+
+    def shutdown_blocking(self, timeout: float | None = None) -> DeliveryReport:
+        """``shutdown`` for synchronous code (the exit hook, ``SyncClient.shutdown``)."""
+        t = self._delivery.shutdown_timeout if timeout is None else timeout
+        try:
+            report: DeliveryReport = run_blocking(lambda: self.shutdown(t), self._home, t + 2.0)
+        except concurrent.futures.TimeoutError:
+            report = self._report(True)
+        self._stop_loop_thread()
+        return report
+
+    def flush_blocking(self, timeout: float | None = None) -> DeliveryReport:
+        """``flush`` for synchronous code."""
+        t = DEFAULT_FLUSH_TIMEOUT if timeout is None else timeout
+        home = self._home
+        if home is not None and home.alive() and home.thread_id == threading.get_ident():
+            # called from inside the home loop: it cannot wait for itself
+            self._logger.warn("itly: sync flush() called on the home event loop; use await flush()")
+            for lane in self._lanes:
+                lane.request_flush(self._seq)
+            return self._report(True)
+        if home is None or not home.alive():
+            if self._state is not State.RUNNING or (
+                not self._pending() and (home is None or not home.inbox)
+            ):
+                return self._report(False)
+            home = self._rehome(None)
+        try:
+            report: DeliveryReport = run_blocking(lambda: self.flush(t), home, t + 2.0)
+        except concurrent.futures.TimeoutError:
+            report = self._report(True)
+        return report
+
+    # --- stats --------------------------------------------------------------------------
+
+    def _pending(self) -> int:
+        return sum(lane.pending() for lane in self._lanes)
+
+    def stats(self) -> Stats:
+        """Counters since ``load()``: enqueued, sent, retried, rejected, dropped, pending."""
+        per = {lane.name: lane.tally.snapshot(lane.pending()) for lane in self._lanes}
+        dropped_by_reason: Counter[str] = Counter(self._dropped)
+        for d in per.values():
+            dropped_by_reason.update(d.dropped_by_reason)
+        return Stats(
+            enqueued=sum(d.enqueued for d in per.values()),
+            sent=sum(d.sent for d in per.values()),
+            retried=sum(d.retried for d in per.values()),
+            rejected=sum(d.rejected for d in per.values()),
+            dropped=sum(d.dropped for d in per.values()) + sum(self._dropped.values()),
+            pending=sum(d.pending for d in per.values()),
+            validation_errors=self._validation_errors,
+            adapter_errors=sum(lane.tally.adapter_errors for lane in self._lanes),
+            dropped_by_reason=dict(dropped_by_reason),
+            destinations=per,
+        )
+
+    def _report(self, timed_out: bool) -> DeliveryReport:
+        stats = self.stats()
+        return DeliveryReport(
+            delivered=stats.sent,
+            rejected=stats.rejected,
+            dropped=stats.dropped,
+            pending=stats.pending,
+            timed_out=timed_out,
+            rejections=tuple(self._rejections.items),
+            stats=stats,
+        )
+
+    @property
+    def state(self) -> str:
+        """``new``, ``running``, ``disabled``, ``closing`` or ``closed``."""
+        return self._state.value
+
+    # --- process events -----------------------------------------------------------------
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._home = None
+        self._loop_thread = None
+        self._generation += 1
+        for lane in self._lanes:
+            lane.forget_all()
+            lane.generation = self._generation
+
+    def _at_exit(self) -> None:
+        if self._state is not State.RUNNING:
+            return
+        home = self._home
+        if not self._pending() and (home is None or not home.inbox):
+            self._state = State.CLOSED
+            return
+        report = self.shutdown_blocking(self._delivery.shutdown_timeout)
+        if not report.complete:
+            self._logger.warn(
+                f"itly: at exit {report.delivered} delivered, {report.rejected} rejected, "
+                f"{report.dropped} dropped, {report.pending} pending"
+            )
+
+
+def _done(lane: Lane, target: int) -> bool:
+    low = lane.min_outstanding()
+    return low is None or low > target
+
+
+async def _bounded(aw: Awaitable[None], timeout: float) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            await aw
+    except TimeoutError:
+        pass
+
+
+_hooks_installed = False
+
+
+def _install_process_hooks() -> None:
+    """Once per process: flush at exit, reset after fork."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    # Our exit hook must run while threads and executors still work (aiohttp resolves
+    # names through the default executor): threading's exit hooks run before those shut
+    # down, in reverse order of registration, so import the executor module first.
+    import concurrent.futures.thread  # noqa: F401
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(_exit_all)
+    else:  # pragma: no cover - other interpreters
+        import atexit
+
+        atexit.register(_exit_all)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_fork_all)
+
+
+def _exit_all() -> None:
+    for client in list(_CLIENTS):
+        try:
+            client._at_exit()
+        except Exception as exc:  # noqa: BLE001 - exit must go on; say what happened
+            client._logger.error(f"itly: exit flush failed: {exc!r}")
+
+
+def _fork_all() -> None:
+    new_id.reseed()
+    for client in list(_CLIENTS):
+        client._after_fork_in_child()

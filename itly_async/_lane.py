@@ -1,0 +1,520 @@
+"""A lane: one destination's queue, batches, retries and accounting.
+
+Each destination gets its own lane and its own task, so a slow or failing destination
+never holds up another. The caller's side (``put``) is synchronous and O(1); everything
+else runs in ``run`` on the client's home loop.
+
+Invariants:
+- An event is in exactly one of ``fresh`` (never tried), ``waiting`` (tried, or split,
+  waiting for ``not_before``), the in-flight batch, or it has been counted as sent,
+  rejected or dropped. ``pending`` is therefore exact.
+- Every loss goes through ``Losses.record``, which counts it by reason and logs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import heapq
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import anyio
+
+from ._config import DeliveryOptions
+from ._destination import Action, HttpDestination, ResponseInfo, Verdict
+from ._event import Event
+from ._logger import ItlyLogger, RateLimitedLog
+from ._retry import backoff_delay, describe_error, retry_allowed
+from ._stats import Rejection, RejectionLog, Tally
+
+if TYPE_CHECKING:
+    from ._custom import AdapterCaller
+
+Sleep = Callable[[float], Awaitable[None]]
+
+#: Bodies above this many bytes are gzipped in a worker thread, not on the loop.
+GZIP_INLINE_LIMIT = 64 * 1024
+#: After a 413 the lane halves its batch size; this many successes double it again.
+GROW_AFTER_SUCCESSES = 8
+
+
+class Item:
+    """An event inside a lane, with its encoded bytes and retry state."""
+
+    __slots__ = ("attempts", "data", "event", "first_failure", "not_before")
+
+    def __init__(self, event: Event, data: bytes) -> None:
+        self.event = event
+        self.data = data
+        self.attempts = 0
+        self.first_failure: float | None = None
+        self.not_before = 0.0
+
+    def __lt__(self, other: Item) -> bool:  # heap order: due time, then enqueue order
+        return (self.not_before, self.event.seq) < (other.not_before, other.event.seq)
+
+
+class Losses:
+    """The one place where an event stops being our responsibility without delivery."""
+
+    def __init__(self, logger: ItlyLogger, rejections: RejectionLog) -> None:
+        self.logger = logger
+        self.rejections = rejections
+        self.ratelimit = RateLimitedLog()
+
+    def record(
+        self, lane: str, tally: Tally, kind: str, reason: str, events: Sequence[Event]
+    ) -> None:
+        n = len(events)
+        if n == 0:
+            return
+        if kind == "rejected":
+            tally.rejected += n
+            tally.rejected_by_reason[reason] += n
+            for ev in events:
+                self.rejections.add(Rejection(lane, ev.name, ev.insert_id, reason))
+        else:
+            tally.dropped += n
+            tally.dropped_by_reason[reason] += n
+        self.ratelimit(
+            self.logger.error,
+            f"{lane}:{kind}:{reason}",
+            f"itly: {n} event(s) {kind} by destination {lane!r}: {reason}",
+            n,
+        )
+
+
+class Lane:
+    """Queue and delivery loop of one destination. Subclasses implement ``deliver``."""
+
+    max_events: int
+    max_bytes: int | None = None
+
+    def __init__(
+        self,
+        name: str,
+        delivery: DeliveryOptions,
+        losses: Losses,
+        *,
+        clock: Callable[[], float],
+        rng: random.Random,
+        sleep: Sleep,
+    ) -> None:
+        self.name = name
+        self.delivery = delivery
+        self.losses = losses
+        self.clock = clock
+        self.rng = rng
+        self.sleep = sleep
+        self.tally = Tally()
+        self.fresh: deque[Event] = deque()
+        self.fresh_since = 0.0
+        self.waiting: list[Item] = []
+        self.inflight: list[Item] = []
+        self.batch_limit = min(delivery.flush_queue_size, self.max_events)
+        self.successes = 0
+        self.flush_upto = 0
+        self.closing = False
+        self.paused_reason = ""
+        self.wake: asyncio.Event | None = None
+        self.on_progress: Callable[[], None] = _nothing
+        self.on_space: Callable[[], None] = _nothing
+        self.generation = 0
+
+    # --- caller side (home loop thread, synchronous) ---------------------------------
+
+    def pending(self) -> int:
+        return len(self.fresh) + len(self.waiting) + len(self.inflight)
+
+    def full(self) -> bool:
+        return self.pending() >= self.delivery.max_queue_size
+
+    def put(self, event: Event) -> None:
+        """Queue one event, applying the overflow policy when the lane is full."""
+        fresh = self.fresh
+        if self.pending() >= self.delivery.max_queue_size:
+            if self.delivery.overflow == "drop_oldest" and fresh:
+                oldest = fresh.popleft()
+                self.losses.record(self.name, self.tally, "dropped", "queue_full", [oldest])
+            else:
+                # drop_newest, or block when the caller could not wait (sync hand-off)
+                self.tally.enqueued += 1
+                self.losses.record(self.name, self.tally, "dropped", "queue_full", [event])
+                return
+        self.tally.enqueued += 1
+        if not fresh:
+            self.fresh_since = self.clock()
+            fresh.append(event)
+            if self.wake is not None:
+                self.wake.set()
+            return
+        fresh.append(event)
+        if len(fresh) == self.batch_limit and self.wake is not None:
+            self.wake.set()
+
+    def min_outstanding(self) -> int | None:
+        """The smallest ``seq`` still pending here, or None when idle."""
+        best: int | None = None
+        if self.fresh:
+            best = self.fresh[0].seq
+        for item in self.waiting:
+            if best is None or item.event.seq < best:
+                best = item.event.seq
+        for item in self.inflight:
+            if best is None or item.event.seq < best:
+                best = item.event.seq
+        return best
+
+    def request_flush(self, upto: int) -> None:
+        self.flush_upto = max(self.flush_upto, upto)
+        if self.wake is not None:
+            self.wake.set()
+
+    def drop_all(self, reason: str) -> int:
+        """Count everything still queued as dropped (shutdown without a spool)."""
+        events = [*self.fresh, *(i.event for i in self.waiting), *(i.event for i in self.inflight)]
+        self.fresh.clear()
+        self.waiting.clear()
+        self.inflight = []
+        self.losses.record(self.name, self.tally, "dropped", reason, events)
+        return len(events)
+
+    def forget_all(self) -> None:
+        """After fork: the parent's events belong to the parent; the child starts empty."""
+        self.fresh.clear()
+        self.waiting.clear()
+        self.inflight = []
+        self.tally = Tally()
+        self.wake = None
+
+    # --- delivery loop (home loop) ---------------------------------------------------
+
+    async def run(self, generation: int) -> None:
+        """Deliver until cancelled or until the client moves to another loop."""
+        self.generation = generation
+        self.wake = asyncio.Event()
+        try:
+            while self.generation == generation:
+                try:
+                    batch = self._take_batch(self.clock())
+                    if batch:
+                        await self._send(batch, generation)
+                    else:
+                        await self._idle(self.clock())
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a bug must not stop delivery for good
+                    self.requeue_inflight()
+                    self.losses.logger.error(
+                        f"itly: internal error in destination {self.name!r}: {exc!r}; "
+                        "the batch is kept and retried"
+                    )
+                    await self.sleep(1.0)
+        finally:
+            # a run left behind by a move to another loop must not touch the new run's batch
+            if self.generation == generation:
+                self.requeue_inflight()
+                self.wake = None
+
+    def requeue_inflight(self) -> None:
+        # an interrupted request may or may not have landed: resend with the same ids
+        for item in self.inflight:
+            item.not_before = 0.0
+            heapq.heappush(self.waiting, item)
+        self.inflight = []
+
+    async def _idle(self, now: float) -> None:
+        deadline: float | None = None
+        if self.fresh:
+            deadline = self.fresh_since + self.delivery.flush_interval
+        if self.waiting:
+            due = self.waiting[0].not_before
+            deadline = due if deadline is None else min(deadline, due)
+        wake = self.wake
+        assert wake is not None
+        wake.clear()
+        if deadline is None:
+            await wake.wait()
+            return
+        delay = deadline - now
+        if delay <= 0:
+            return
+        if not wake.is_set():
+            try:
+                async with asyncio.timeout(delay):
+                    await wake.wait()
+            except TimeoutError:
+                pass
+
+    def _ready_fresh(self, now: float) -> bool:
+        fresh = self.fresh
+        if not fresh:
+            return False
+        return (
+            len(fresh) >= self.batch_limit
+            or self.closing
+            or fresh[0].seq <= self.flush_upto
+            or now - self.fresh_since >= self.delivery.flush_interval
+        )
+
+    def _take_batch(self, now: float) -> list[Item]:
+        limit = self.batch_limit
+        max_bytes = self.max_bytes
+        size = self._envelope_size()
+        batch: list[Item] = []
+        waiting = self.waiting
+        while waiting and waiting[0].not_before <= now and len(batch) < limit:
+            item = waiting[0]
+            if max_bytes is not None and batch and size + len(item.data) + 1 > max_bytes:
+                break
+            heapq.heappop(waiting)
+            batch.append(item)
+            size += len(item.data) + 1
+        if len(batch) < limit and self._ready_fresh(now):
+            fresh = self.fresh
+            while fresh and len(batch) < limit:
+                admitted = self._admit(fresh[0])
+                if admitted is None:
+                    fresh.popleft()
+                    continue
+                if max_bytes is not None and batch and size + len(admitted.data) + 1 > max_bytes:
+                    break  # encoded again next round: rare, cheaper than a side table
+                fresh.popleft()
+                batch.append(admitted)
+                size += len(admitted.data) + 1
+            if fresh:
+                self.fresh_since = now
+        if batch:
+            self.inflight = batch
+        return batch
+
+    def _admit(self, event: Event) -> Item | None:
+        """Encode one fresh event; reject at once what can never be delivered."""
+        try:
+            data = self.encode(event)
+            reason = self.precheck(event, data)
+        except Exception as exc:  # noqa: BLE001 - one unencodable event is rejected, not fatal
+            reason = f"cannot encode: {exc!r}"
+        if reason is None and self.max_bytes is not None:
+            limit = self.max_bytes - self._envelope_size() - 1
+            if len(data) > limit:
+                reason = f"event of {len(data)} bytes exceeds the {limit} byte request limit"
+        if reason is not None:
+            self.losses.record(self.name, self.tally, "rejected", reason, [event])
+            self.on_space()
+            return None
+        return Item(event, data)
+
+    async def _send(self, batch: list[Item], generation: int) -> None:
+        verdict = await self.deliver(batch)
+        if self.generation != generation:
+            return  # the client moved on; the items were requeued by the new run
+        self.inflight = []
+        self._apply(batch, verdict, self.clock())
+        self.on_progress()
+        self.on_space()
+
+    def _apply(self, batch: list[Item], verdict: Verdict, now: float) -> None:
+        tally = self.tally
+        if verdict.action is Action.DONE:
+            rejected, resend, delayed = verdict.rejected, verdict.resend, verdict.delayed
+            if not rejected and not resend and not delayed:
+                tally.sent += len(batch)
+                self._grow()
+                return
+            for index, item in enumerate(batch):
+                if index in rejected:
+                    self.losses.record(self.name, tally, "rejected", rejected[index], [item.event])
+                elif index in resend:
+                    item.not_before = now
+                    heapq.heappush(self.waiting, item)
+                elif index in delayed:
+                    self._retry(item, now, delayed[index], verdict.reason)
+                else:
+                    tally.sent += 1
+            return
+        if verdict.action is Action.SPLIT:
+            if len(batch) == 1:
+                self.losses.record(
+                    self.name, tally, "rejected", f"too large: {verdict.reason}", [batch[0].event]
+                )
+                return
+            self.batch_limit = max(1, len(batch) // 2)
+            self.successes = 0
+            for item in batch:
+                item.not_before = now
+                heapq.heappush(self.waiting, item)
+            return
+        wait = verdict.retry_after
+        if verdict.action is Action.CONFIG:
+            if self.paused_reason != verdict.reason:
+                self.losses.logger.error(
+                    f"itly: destination {self.name!r} refused the request ({verdict.reason}); "
+                    "check its key and URL. Events are kept and retried every "
+                    f"{self.delivery.max_server_wait:.0f} s within the retry budget."
+                )
+            self.paused_reason = verdict.reason
+            wait = self.delivery.max_server_wait
+        for item in batch:
+            self._retry(item, now, wait, verdict.reason)
+
+    def _retry(self, item: Item, now: float, server_wait: float | None, reason: str) -> None:
+        d = self.delivery
+        item.attempts += 1
+        if item.first_failure is None:
+            item.first_failure = now
+        if not retry_allowed(
+            item.attempts,
+            item.first_failure,
+            now=now,
+            max_retries=d.max_retries,
+            max_duration=d.max_retry_duration,
+        ):
+            self.losses.record(
+                self.name,
+                self.tally,
+                "rejected",
+                f"gave up after {item.attempts} attempts: {reason}",
+                [item.event],
+            )
+            return
+        if server_wait is not None:
+            delay = min(server_wait, d.max_server_wait)
+        else:
+            delay = backoff_delay(item.attempts, base=d.retry_base, cap=d.retry_cap, rng=self.rng)
+        item.not_before = now + delay
+        self.tally.retried += 1
+        heapq.heappush(self.waiting, item)
+
+    def _grow(self) -> None:
+        self.paused_reason = ""
+        target = min(self.delivery.flush_queue_size, self.max_events)
+        if self.batch_limit < target:
+            self.successes += 1
+            if self.successes >= GROW_AFTER_SUCCESSES:
+                self.batch_limit = min(target, self.batch_limit * 2)
+                self.successes = 0
+
+    # --- per destination ---------------------------------------------------------------
+
+    def _envelope_size(self) -> int:
+        return 0
+
+    def encode(self, event: Event) -> bytes:
+        return b""
+
+    def precheck(self, event: Event, data: bytes) -> str | None:
+        return None
+
+    async def deliver(self, batch: list[Item]) -> Verdict:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        """Open resources on the home loop (sessions, adapter ``load``)."""
+
+    async def close(self) -> None:
+        """Release resources on the home loop."""
+
+
+def _nothing() -> None:
+    return None
+
+
+class HttpLane(Lane):
+    """A lane speaking HTTP to Amplitude, Segment or anything with the same contract."""
+
+    def __init__(
+        self, destination: HttpDestination, delivery: DeliveryOptions, losses: Losses, **kw: Any
+    ) -> None:
+        self.destination = destination
+        self.max_events = destination.max_events
+        self.max_bytes = destination.max_bytes
+        super().__init__(destination.name, delivery, losses, **kw)
+        self.session: aiohttp.ClientSession | None = None
+        self._envelope = destination.envelope_size()
+
+    def _envelope_size(self) -> int:
+        return self._envelope
+
+    def encode(self, event: Event) -> bytes:
+        return self.destination.encode(event)
+
+    def precheck(self, event: Event, data: bytes) -> str | None:
+        check = getattr(self.destination, "precheck", None)
+        if check is None:
+            return None
+        result: str | None = check(event, data)
+        return result
+
+    async def start(self) -> None:
+        if self.session is None or self.session.closed:
+            timeout = aiohttp.ClientTimeout(total=self.delivery.timeout)
+            self.session = aiohttp.ClientSession(
+                timeout=timeout,
+                connector=aiohttp.TCPConnector(limit=4, enable_cleanup_closed=True),
+                skip_auto_headers=("User-Agent",),
+            )
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    async def deliver(self, batch: list[Item]) -> Verdict:
+        dest = self.destination
+        body = dest.body([item.data for item in batch])
+        headers = dict(dest.headers())
+        if self.delivery.gzip:
+            headers["Content-Encoding"] = "gzip"
+            if len(body) > GZIP_INLINE_LIMIT:
+                body = await anyio.to_thread.run_sync(_gzip, body)
+            else:
+                body = _gzip(body)
+        if self.session is None:
+            await self.start()
+        assert self.session is not None
+        try:
+            async with self.session.post(dest.url, data=body, headers=headers) as resp:
+                raw = await resp.read()
+                info = ResponseInfo(resp.status, raw, dict(resp.headers))
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            info = ResponseInfo(None, error=describe_error(exc))
+        return dest.classify(info, [item.event for item in batch])
+
+
+def _gzip(body: bytes) -> bytes:
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def monotonic() -> float:
+    return time.monotonic()
+
+
+class AdapterLane(Lane):
+    """A lane for a custom adapter: one plugin call per event, each isolated."""
+
+    max_events = 100
+
+    def __init__(
+        self, name: str, caller: AdapterCaller, delivery: DeliveryOptions, losses: Losses, **kw: Any
+    ) -> None:
+        self.caller = caller
+        super().__init__(name, delivery, losses, **kw)
+
+    async def start(self) -> None:
+        await self.caller.load(self.tally)
+
+    async def close(self) -> None:
+        await self.caller.shutdown(self.tally)
+
+    async def deliver(self, batch: list[Item]) -> Verdict:
+        rejected = await self.caller.send_batch([item.event for item in batch], self.tally)
+        return Verdict(Action.DONE, "adapter", rejected=rejected)
+
+    async def flush_adapter(self) -> None:
+        await self.caller.flush(self.tally)

@@ -1,0 +1,158 @@
+"""Validation: a fast path that stops at the first error, and a slow path that explains.
+
+The fast path is one precompiled fastjsonschema call per event. Only when it fails does
+``Validator.explain`` work out *every* failing property, with per-property validators
+compiled lazily and cached, so a valid event pays for nothing more.
+
+Values are checked for JSON-ability in the same pass: ``datetime``/``date`` become ISO-8601
+strings, ``Decimal`` a float, ``UUID`` a string, ``Enum`` its value, tuples and sets lists;
+anything else (objects, NaN, infinities, non-string keys) is a validation error.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import enum
+import math
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import fastjsonschema
+
+from ._exceptions import PropertyError
+from ._plan import Schema
+
+_PLAIN = (str, int, bool, type(None))
+
+ValidateFn = Callable[[Any], Any]
+
+
+def _json_path(name: str) -> str:
+    """fastjsonschema names the failing value ``data.prop[0]``; we say ``$.prop[0]``."""
+    return "$" + name[4:] if name.startswith("data") else name
+
+
+def normalize(properties: Mapping[str, Any]) -> tuple[dict[str, Any], list[PropertyError]]:
+    """Return a JSON-ready copy of ``properties`` and the values that cannot be sent.
+
+    The common case (only str/int/bool/None/finite floats) returns the input dict as is;
+    the copy is made only when some value needs converting.
+    """
+    for value in properties.values():
+        cls = value.__class__
+        if cls in _PLAIN:
+            continue
+        if cls is float and math.isfinite(value):
+            continue
+        break
+    else:
+        return properties if isinstance(properties, dict) else dict(properties), []
+    errors: list[PropertyError] = []
+    out = {str(k): _convert(v, f"$.{k}", errors) for k, v in properties.items()}
+    return out, errors
+
+
+def _convert(value: Any, path: str, errors: list[PropertyError]) -> Any:
+    if isinstance(value, bool | str | int) or value is None:
+        return value.value if isinstance(value, enum.Enum) else value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            errors.append(PropertyError(path, "finite", f"{value!r} cannot be sent as JSON"))
+            return None
+        return value
+    if isinstance(value, enum.Enum):
+        return _convert(value.value, path, errors)
+    if isinstance(value, _dt.datetime | _dt.date | _dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            errors.append(PropertyError(path, "finite", f"{value!r} cannot be sent as JSON"))
+            return None
+        return float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                errors.append(PropertyError(f"{path}", "keys", f"key {k!r} is not a string"))
+                continue
+            out[k] = _convert(v, f"{path}.{k}", errors)
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_convert(v, f"{path}[{i}]", errors) for i, v in enumerate(value)]
+    errors.append(
+        PropertyError(path, "serializable", f"a {type(value).__name__} cannot be sent as JSON")
+    )
+    return None
+
+
+class Validator:
+    """Checks one plan item (an event, context, identify or group traits).
+
+    Accepts a schema dict, a precompiled validate function, or both (``Schema``). Built
+    from a dict alone, it compiles at construction; generated packages pass both and
+    compile nothing.
+    """
+
+    __slots__ = ("_fast", "_per_property", "_schema", "name")
+
+    def __init__(self, name: str, spec: Schema) -> None:
+        self.name = name
+        self._schema: Mapping[str, Any] | None = spec.schema
+        fast = spec.validate
+        if fast is None:
+            assert spec.schema is not None  # Schema guarantees one of the two
+            fast = fastjsonschema.compile(dict(spec.schema))
+        self._fast: ValidateFn = fast
+        self._per_property: dict[str, ValidateFn] = {}
+
+    def check(self, properties: Mapping[str, Any]) -> bool:
+        """The fast path: True when valid. Never raises for bad data."""
+        try:
+            self._fast(properties)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
+
+    def explain(self, properties: Mapping[str, Any]) -> list[PropertyError]:
+        """Every failing property with its JSON path and rule (slow path, failures only)."""
+        schema = self._schema
+        if schema is None:
+            return self._first_error(properties)
+        errors: list[PropertyError] = []
+        props: Mapping[str, Any] = schema.get("properties") or {}
+        for key in schema.get("required") or ():
+            if key not in properties:
+                errors.append(PropertyError(f"$.{key}", "required", "required property is missing"))
+        extra_allowed = schema.get("additionalProperties", True) is not False
+        for key, value in properties.items():
+            sub = props.get(key)
+            if sub is None:
+                if not extra_allowed:
+                    errors.append(
+                        PropertyError(
+                            f"$.{key}", "additionalProperties", "property is not in the plan"
+                        )
+                    )
+                continue
+            validate = self._per_property.get(key)
+            if validate is None:
+                validate = fastjsonschema.compile({"properties": {key: sub}})
+                self._per_property[key] = validate
+            try:
+                validate({key: value})
+            except fastjsonschema.JsonSchemaValueException as exc:
+                errors.append(PropertyError(_json_path(exc.name or "data"), str(exc.rule), exc.message))
+        return errors or self._first_error(properties)
+
+    def _first_error(self, properties: Mapping[str, Any]) -> list[PropertyError]:
+        try:
+            self._fast(properties)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            return [PropertyError(_json_path(exc.name or "data"), str(exc.rule), exc.message)]
+        except fastjsonschema.JsonSchemaException as exc:
+            return [PropertyError("$", "schema", str(exc))]
+        return []
