@@ -84,7 +84,7 @@ class Client:
     ) -> None:
         self._clock = clock
         self._rng = rng or random.Random()
-        self._sleep: Sleep = sleep or asyncio.sleep
+        self._sleep = sleep
         self._state = State.NEW
         self._options = Options()
         self._delivery = DeliveryOptions()
@@ -153,11 +153,24 @@ class Client:
         for name, cfg in configs.items():
             if isinstance(cfg, AmplitudeOptions):
                 assert cfg.api_key is not None  # resolve_destinations guarantees it
-                amp = Amplitude(name, cfg.api_key, cfg, plan=meta, library=LIBRARY)
+                amp = Amplitude(
+                    name,
+                    cfg.api_key,
+                    cfg,
+                    plan=meta,
+                    library=LIBRARY,
+                    max_server_wait=delivery.max_server_wait,
+                )
                 lanes.append(HttpLane(amp, delivery, losses, **kw))
             elif isinstance(cfg, SegmentOptions):
                 assert cfg.write_key is not None
-                seg = Segment(name, cfg.write_key, cfg, library=LIBRARY)
+                seg = Segment(
+                    name,
+                    cfg.write_key,
+                    cfg,
+                    library=LIBRARY,
+                    max_server_wait=delivery.max_server_wait,
+                )
                 lanes.append(HttpLane(seg, delivery, losses, **kw))
             elif isinstance(cfg, CustomOptions):
                 caller = AdapterCaller(
@@ -194,8 +207,9 @@ class Client:
             if errors or not validator.check(props):
                 self._invalid(item, [*errors, *validator.explain(props)])
         elif errors:
-            # validation is off, but such values still cannot be sent: say so, send null
-            self._invalid(item, errors, force_log=True)
+            # no schema, or validation off: such values still cannot be sent. Validation
+            # off means log (and send null); otherwise the environment's rule applies.
+            self._invalid(item, errors, force_log=not self._validate)
         return props
 
     def _invalid(self, item: str, errors: list[PropertyError], force_log: bool = False) -> None:
@@ -237,7 +251,17 @@ class Client:
         previous_id: str | None = None,
     ) -> Event:
         if event_options is None:
-            return Event(kind, name, user_id, properties, time.time_ns() // 1_000_000, new_id())
+            return Event(
+                kind,
+                name,
+                user_id,
+                properties,
+                time.time_ns() // 1_000_000,
+                new_id(),
+                None,
+                group_id,
+                previous_id,
+            )
         when = event_options.time
         if when is None:
             time_ms = time.time_ns() // 1_000_000

@@ -52,6 +52,17 @@ class Verdict:
 DELIVERED = Verdict(Action.DONE, "delivered")
 
 
+class UnsupportedEvent(Exception):  # noqa: N818 (a marker the lane turns into a rejection)
+    """``encode`` cannot express this event for this destination; ``reason`` says why.
+
+    The lane rejects the event with ``reason`` (counted, reported), never sends it.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @attrs.frozen
 class ResponseInfo:
     """A response as the classifier sees it; ``status`` None means no response at all."""

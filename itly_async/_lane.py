@@ -26,7 +26,7 @@ import aiohttp
 import anyio
 
 from ._config import DeliveryOptions
-from ._destination import Action, HttpDestination, ResponseInfo, Verdict
+from ._destination import Action, HttpDestination, ResponseInfo, UnsupportedEvent, Verdict
 from ._event import Event
 from ._logger import ItlyLogger, RateLimitedLog
 from ._retry import backoff_delay, describe_error, retry_allowed
@@ -103,7 +103,7 @@ class Lane:
         *,
         clock: Callable[[], float],
         rng: random.Random,
-        sleep: Sleep,
+        sleep: Sleep | None,
     ) -> None:
         self.name = name
         self.delivery = delivery
@@ -214,7 +214,7 @@ class Lane:
                         f"itly: internal error in destination {self.name!r}: {exc!r}; "
                         "the batch is kept and retried"
                     )
-                    await self.sleep(1.0)
+                    await (self.sleep or asyncio.sleep)(1.0)
         finally:
             # a run left behind by a move to another loop must not touch the new run's batch
             if self.generation == generation:
@@ -244,12 +244,21 @@ class Lane:
         delay = deadline - now
         if delay <= 0:
             return
-        if not wake.is_set():
+        if self.sleep is None:
             try:
                 async with asyncio.timeout(delay):
                     await wake.wait()
             except TimeoutError:
                 pass
+            return
+        # an injected sleep (a virtual clock in tests) decides how long "delay" takes
+        waiter = asyncio.ensure_future(wake.wait())
+        sleeper = asyncio.ensure_future(self.sleep(delay))
+        try:
+            await asyncio.wait((waiter, sleeper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            sleeper.cancel()
 
     def _ready_fresh(self, now: float) -> bool:
         fresh = self.fresh
@@ -298,6 +307,8 @@ class Lane:
         try:
             data = self.encode(event)
             reason = self.precheck(event, data)
+        except UnsupportedEvent as exc:
+            reason = exc.reason
         except Exception as exc:  # noqa: BLE001 - one unencodable event is rejected, not fatal
             reason = f"cannot encode: {exc!r}"
         if reason is None and self.max_bytes is not None:

@@ -84,7 +84,7 @@ def _convert(value: Any, path: str, errors: list[PropertyError]) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [_convert(v, f"{path}[{i}]", errors) for i, v in enumerate(value)]
     errors.append(
-        PropertyError(path, "serializable", f"a {type(value).__name__} cannot be sent as JSON")
+        PropertyError(path, "serializable", f"{type(value).__name__} value cannot be sent as JSON")
     )
     return None
 
@@ -145,7 +145,9 @@ class Validator:
             try:
                 validate({key: value})
             except fastjsonschema.JsonSchemaValueException as exc:
-                errors.append(PropertyError(_json_path(exc.name or "data"), str(exc.rule), exc.message))
+                errors.append(
+                    PropertyError(_json_path(exc.name or "data"), str(exc.rule), exc.message)
+                )
         return errors or self._first_error(properties)
 
     def _first_error(self, properties: Mapping[str, Any]) -> list[PropertyError]:
