@@ -1,0 +1,244 @@
+"""Lifecycle, options and the public surface."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+import pytest
+
+import itly_async
+from itly_async import (
+    AmplitudeOptions,
+    Client,
+    ClientClosedError,
+    ConfigurationError,
+    CustomOptions,
+    DeliveryOptions,
+    Environment,
+    NotLoadedError,
+    Options,
+    Plan,
+    PlanDestination,
+    SegmentOptions,
+)
+from itly_async.testing import Collector
+from tests.helpers import AMP_KEY, ListLogger
+
+
+def test_public_names_are_pinned() -> None:
+    assert itly_async.__all__ == sorted(itly_async.__all__)
+    assert set(itly_async.__all__) == {
+        "AmplitudeOptions",
+        "Client",
+        "ClientClosedError",
+        "ClientStateError",
+        "ConfigurationError",
+        "CustomOptions",
+        "DeliveryOptions",
+        "DeliveryReport",
+        "DestinationStats",
+        "Environment",
+        "Event",
+        "EventOptions",
+        "ItlyError",
+        "ItlyLogger",
+        "NotLoadedError",
+        "Options",
+        "Plan",
+        "PlanDestination",
+        "PropertyError",
+        "Rejection",
+        "Schema",
+        "SegmentOptions",
+        "StdLogger",
+        "Stats",
+        "SyncClient",
+        "ValidationError",
+        "ValidationOptions",
+        "__version__",
+    }
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: DeliveryOptions(flush_queue_size=-1), "flush_queue_size"),
+        (lambda: DeliveryOptions(flush_interval=0), "flush_interval"),
+        (lambda: DeliveryOptions(overflow="explode"), "overflow"),  # type: ignore[arg-type]
+        (lambda: DeliveryOptions(max_queue_size=10, flush_queue_size=20), "flush_queue_size"),
+        (lambda: DeliveryOptions(timeout=-3), "timeout"),
+        (lambda: AmplitudeOptions(api_key=""), "api_key"),
+        (lambda: AmplitudeOptions(server_zone="MARS"), "server_zone"),  # type: ignore[arg-type]
+        (lambda: AmplitudeOptions(server_url="ftp://x"), "server_url"),
+        (lambda: AmplitudeOptions(min_id_length=0), "min_id_length"),
+        (lambda: SegmentOptions(write_key="  "), "write_key"),
+        (lambda: CustomOptions(adapter=object()), "adapter"),
+        (lambda: Options(environment="staging"), "environment"),  # type: ignore[arg-type]
+        (lambda: Options(destinations={"a": 1}), "destinations"),  # type: ignore[dict-item]
+        (lambda: Options(logger=object()), "logger"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_options_name_the_field(build: Callable[[], object], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        build()
+
+
+def test_key_values_never_appear_in_reprs_or_errors() -> None:
+    secret = "super-secret-key-123"
+    assert secret not in repr(AmplitudeOptions(api_key=secret))
+    assert secret not in repr(SegmentOptions(write_key=secret))
+    with pytest.raises(ValueError, match="api_key") as info:
+        AmplitudeOptions(api_key="")
+    assert secret not in str(info.value)
+
+
+class NullAdapter:
+    def track(self, user_id: str | None, event: object) -> None:
+        return None
+
+
+def test_missing_keys_and_adapters_are_configuration_errors() -> None:
+    plan = Plan(
+        destinations={
+            "amplitude": PlanDestination(vendor="amplitude", keys={"development": "dev-key-1"}),
+            "custom": PlanDestination(vendor="custom"),
+        }
+    )
+    with pytest.raises(ConfigurationError, match=r"destinations\.custom"):
+        Client().load(Options(), plan=plan)
+    with pytest.raises(ConfigurationError, match=r"destinations\.amplitude\.api_key"):
+        Client().load(
+            Options(
+                environment=Environment.PRODUCTION,
+                destinations={"custom": CustomOptions(adapter=NullAdapter())},
+            ),
+            plan=plan,
+        )
+
+
+async def test_plan_keys_are_used_per_environment(collector: Collector) -> None:
+    collector.api_keys = {"prod-key-1"}
+    plan = Plan(
+        destinations={
+            "amplitude": PlanDestination(
+                vendor="amplitude", keys={"development": "dev-key-1", "production": "prod-key-1"}
+            )
+        }
+    )
+    client = Client()
+    client.load(
+        Options(
+            environment=Environment.PRODUCTION,
+            destinations={"amplitude": AmplitudeOptions(server_url=collector.amplitude_url)},
+        ),
+        plan=plan,
+    )
+    await client.track("user-0001", "Tick")
+    await client.flush(timeout=10)
+    assert len(collector.amplitude_events()) == 1
+    await client.shutdown(timeout=5)
+
+
+async def test_a_bad_key_is_reported_without_the_key(collector: Collector) -> None:
+    collector.api_keys = {"the-right-key"}
+    logger = ListLogger()
+    secret = "the-wrong-key-42"
+    client = Client()
+    client.load(
+        Options(
+            logger=logger,
+            destinations={
+                "amplitude": AmplitudeOptions(api_key=secret, server_url=collector.amplitude_url)
+            },
+        )
+    )
+    await client.track("user-0001", "Tick")
+    report = await client.shutdown(timeout=0.5)
+    assert report.delivered == 0
+    assert "amplitude" in logger.text()
+    assert secret not in logger.text()
+    assert all(secret not in r.reason for r in report.rejections)
+
+
+async def test_call_before_load_raises() -> None:
+    with pytest.raises(NotLoadedError):
+        await Client().track("user-0001", "Tick")
+
+
+async def test_call_after_shutdown_raises_in_development_and_counts_in_production(
+    collector: Collector, make_client: Callable[..., Client]
+) -> None:
+    dev = make_client()
+    await dev.shutdown(timeout=5)
+    with pytest.raises(ClientClosedError):
+        await dev.track("user-0001", "Tick")
+
+    prod = make_client(environment=Environment.PRODUCTION)
+    first = await prod.shutdown(timeout=5)
+    await prod.track("user-0001", "Tick")
+    assert prod.stats().dropped_by_reason == {"closed": 1}
+    assert await prod.shutdown(timeout=5) is first  # idempotent
+
+
+async def test_disabled_opens_no_socket_and_starts_no_thread(collector: Collector) -> None:
+    threads_before = threading.active_count()
+    tasks_before = len(asyncio.all_tasks())
+    client = Client()
+    client.load(
+        Options(
+            disabled=True,
+            destinations={
+                "amplitude": AmplitudeOptions(api_key=AMP_KEY, server_url=collector.amplitude_url)
+            },
+        )
+    )
+    for i in range(100):
+        await client.track(f"user-{i:04d}", "Tick")
+    await client.identify("user-0001", {"a": 1})
+    client_sync = itly_async.SyncClient(client)
+    client_sync.track("user-0001", "Tick")
+    report = await client.flush(timeout=1)
+    assert report.stats.enqueued == 0
+    assert threading.active_count() == threads_before
+    assert len(asyncio.all_tasks()) == tasks_before
+    assert collector.requests == []
+    assert client.state == "disabled"
+    await client.shutdown(timeout=1)
+    assert client.state == "closed"
+
+
+async def test_overflow_drop_newest_counts_every_drop(
+    collector: Collector, make_client: Callable[..., Client]
+) -> None:
+    collector.hang(times=None)
+    logger = ListLogger()
+    client = make_client(
+        logger=logger,
+        delivery=DeliveryOptions(flush_queue_size=10, max_queue_size=50, timeout=30),
+    )
+    for i in range(200):
+        await client.track(f"user-{i:04d}", "Tick", {"i": i})
+    stats = client.stats()
+    assert stats.dropped_by_reason == {"queue_full": 150}
+    assert stats.pending == 50
+    assert "queue_full" in logger.text()
+    await client.shutdown(timeout=0.5)
+
+
+async def test_overflow_drop_oldest_keeps_the_newest(
+    collector: Collector, make_client: Callable[..., Client]
+) -> None:
+    collector.hang(times=1)
+    client = make_client(
+        delivery=DeliveryOptions(
+            flush_queue_size=10, max_queue_size=30, overflow="drop_oldest", timeout=30
+        )
+    )
+    await client.track("user-0000", "Tick", {"i": -1})
+    await asyncio.sleep(0)  # let the lane take the first event into its hanging request
+    for i in range(100):
+        await client.track(f"user-{i:04d}", "Tick", {"i": i})
+    assert client.stats().dropped_by_reason["queue_full"] >= 70
+    await client.shutdown(timeout=0.5)

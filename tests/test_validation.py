@@ -1,0 +1,225 @@
+"""Validation semantics per DESIGN.md: raise in development, log and send in production."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from itly_async import (
+    AmplitudeOptions,
+    Client,
+    Environment,
+    Options,
+    Plan,
+    Schema,
+    ValidationError,
+    ValidationOptions,
+)
+from itly_async.testing import Collector
+from tests.helpers import AMP_KEY, PLAN, ListLogger
+
+
+def plan_client(
+    collector: Collector, *, logger: ListLogger | None = None, **options: object
+) -> Client:
+    client = Client()
+    client.load(
+        Options(
+            context={"app": "tests"},
+            destinations={
+                "amplitude": AmplitudeOptions(api_key=AMP_KEY, server_url=collector.amplitude_url)
+            },
+            logger=logger,
+            **options,  # type: ignore[arg-type]
+        ),
+        plan=PLAN,
+    )
+    return client
+
+
+async def test_development_raises_listing_every_failing_property(collector: Collector) -> None:
+    client = plan_client(collector)
+    with pytest.raises(ValidationError) as info:
+        await client.track(
+            "user-0001",
+            "Process Started",
+            {"available_processors": 0, "mode": "sideways", "tags": ["a", 2], "extra": 1},
+        )
+    error = info.value
+    assert error.item == "Process Started"
+    found = {(e.path, e.rule) for e in error.errors}
+    assert ("$.available_processors", "minimum") in found
+    assert ("$.mode", "enum") in found
+    assert ("$.tags[1]", "type") in found
+    assert ("$.extra", "additionalProperties") in found
+    assert "Process Started" in str(error)
+    assert isinstance(error, ValueError)
+    report = await client.flush(timeout=5)
+    assert report.stats.enqueued == 0
+    assert collector.requests == []
+    await client.shutdown(timeout=5)
+
+
+async def test_missing_required_property_is_named(collector: Collector) -> None:
+    client = plan_client(collector)
+    with pytest.raises(ValidationError) as info:
+        await client.track("user-0001", "Process Started", {"mode": "batch"})
+    assert [(e.path, e.rule) for e in info.value.errors] == [("$.available_processors", "required")]
+    await client.shutdown(timeout=5)
+
+
+async def test_production_logs_through_the_custom_logger_and_still_sends(
+    collector: Collector,
+) -> None:
+    logger = ListLogger()
+    client = plan_client(collector, logger=logger, environment=Environment.PRODUCTION)
+    await client.track("user-0001", "Process Started", {"available_processors": -5})
+    await client.flush(timeout=10)
+
+    (event,) = collector.amplitude_events()
+    assert event["event_properties"] == {"available_processors": -5, "app": "tests"}
+    assert client.stats().validation_errors == 1
+    assert any(
+        level == "error" and "available_processors" in msg and "minimum" in msg
+        for level, msg in logger.lines
+    )
+    await client.shutdown(timeout=5)
+
+
+async def test_disabled_validation_skips_checks(collector: Collector) -> None:
+    client = plan_client(collector, validation=ValidationOptions(disabled=True))
+    await client.track("user-0001", "Process Started", {"available_processors": "many"})
+    await client.flush(timeout=10)
+    assert len(collector.amplitude_events()) == 1
+    assert client.stats().validation_errors == 0
+    await client.shutdown(timeout=5)
+
+
+async def test_fail_on_error_overrides_the_environment(collector: Collector) -> None:
+    client = plan_client(
+        collector,
+        environment=Environment.PRODUCTION,
+        validation=ValidationOptions(fail_on_error=True),
+    )
+    with pytest.raises(ValidationError):
+        await client.track("user-0001", "Process Started", {"available_processors": 0})
+    await client.shutdown(timeout=5)
+
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+async def test_rich_python_values_serialize(collector: Collector) -> None:
+    client = Client()
+    client.load(
+        Options(
+            destinations={
+                "amplitude": AmplitudeOptions(api_key=AMP_KEY, server_url=collector.amplitude_url)
+            }
+        )
+    )
+    when = dt.datetime(2026, 12, 3, 19, 0, tzinfo=dt.UTC)
+    key = uuid.UUID(int=7)
+    await client.track(
+        "user-0001",
+        "Rich",
+        {
+            "when": when,
+            "day": dt.date(2026, 12, 3),
+            "price": decimal.Decimal("9.5"),
+            "id": key,
+            "color": Color.RED,
+            "tags": ("a", "b"),
+            "nested": {"at": when},
+        },
+    )
+    await client.flush(timeout=10)
+    (event,) = collector.amplitude_events()
+    assert event["event_properties"] == {
+        "when": "2026-12-03T19:00:00+00:00",
+        "day": "2026-12-03",
+        "price": 9.5,
+        "id": str(key),
+        "color": "red",
+        "tags": ["a", "b"],
+        "nested": {"at": "2026-12-03T19:00:00+00:00"},
+    }
+    await client.shutdown(timeout=5)
+
+
+async def test_unserializable_values_are_validation_errors(collector: Collector) -> None:
+    client = plan_client(collector)
+    with pytest.raises(ValidationError) as info:
+        await client.track(
+            "user-0001", "Process Started", {"available_processors": 2, "ratio": float("nan")}
+        )
+    first = info.value.errors[0]
+    assert (first.path, first.rule) == ("$.ratio", "finite")
+    with pytest.raises(ValidationError) as info2:
+        await client.track("user-0001", "Unplanned", {"thing": object()})
+    assert info2.value.errors[0].path == "$.thing"
+    assert info2.value.errors[0].rule == "serializable"
+    await client.shutdown(timeout=5)
+
+
+async def test_unserializable_values_in_production_are_sent_as_null_and_logged(
+    collector: Collector,
+) -> None:
+    logger = ListLogger()
+    client = plan_client(collector, logger=logger, environment=Environment.PRODUCTION)
+    await client.track("user-0001", "Unplanned", {"thing": object(), "ok": 1})
+    await client.flush(timeout=10)
+    (event,) = collector.amplitude_events()
+    assert event["event_properties"]["thing"] is None
+    assert event["event_properties"]["ok"] == 1
+    assert "thing" in logger.text()
+    await client.shutdown(timeout=5)
+
+
+def test_context_is_validated_at_load(collector: Collector) -> None:
+    client = Client()
+    with pytest.raises(ValidationError) as info:
+        client.load(
+            Options(
+                context={"app": 3},
+                destinations={
+                    "amplitude": AmplitudeOptions(api_key=AMP_KEY, server_url=collector.url)
+                },
+            ),
+            plan=PLAN,
+        )
+    assert info.value.item == "context"
+    assert info.value.errors[0].path == "$.app"
+
+
+async def test_identify_and_group_traits_are_validated(
+    collector: Collector, make_client: Callable[..., Client]
+) -> None:
+    client = plan_client(collector)
+    with pytest.raises(ValidationError) as info:
+        await client.identify("user-0001", {"email": "not-an-email"})
+    assert info.value.item == "identify"
+    with pytest.raises(ValidationError):
+        await client.group("user-0001", "org-1", {"plan": "platinum"})
+    await client.identify("user-0001", {"email": "a@example.com"})
+    await client.shutdown(timeout=5)
+
+
+def test_precompiled_validator_without_schema_still_explains() -> None:
+    import fastjsonschema
+
+    fast = fastjsonschema.compile({"type": "object", "properties": {"n": {"type": "integer"}}})
+    plan = Plan(events={"E": Schema(validate=fast)})
+    client = Client()
+    client.load(Options(), plan=plan)
+    event = None
+    with pytest.raises(ValidationError) as info:
+        event = client.make_track("user-0001", "E", {"n": "x"}, None)
+    assert event is None
+    assert info.value.errors[0].path == "$.n"
