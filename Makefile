@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# what ruff looks at; folders appear as the project grows
+LINT := $(wildcard itly_async codegen tests benchmarks examples scripts)
+TYPED := itly_async $(if $(wildcard codegen/*.py),codegen)
 
 .PHONY: venv test lint typecheck fmt bench demo golden soak clean
 
@@ -15,18 +18,18 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check itly_async codegen tests benchmarks examples
-	$(BIN)/ruff format --check itly_async codegen tests benchmarks examples
+	$(BIN)/ruff check $(LINT)
+	$(BIN)/ruff format --check $(LINT)
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict itly_async codegen
+	$(BIN)/mypy --strict $(TYPED)
 
 test: lint typecheck
 	$(BIN)/pytest -q
 
 fmt: $(STAMP)
-	$(BIN)/ruff format itly_async codegen tests benchmarks examples
-	$(BIN)/ruff check --fix itly_async codegen tests benchmarks examples
+	$(BIN)/ruff format $(LINT)
+	$(BIN)/ruff check --fix $(LINT)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
