@@ -509,7 +509,11 @@ class Client:
             home.space.set()
 
     def _full(self) -> bool:
-        return any(lane.full() for lane in self._lanes)
+        """Whether some lane has no room, counting events still in the hand-off inbox."""
+        home = self._home
+        waiting = len(home.inbox) if home is not None else 0
+        limit = self._delivery.max_queue_size
+        return any(lane.pending() + waiting >= limit for lane in self._lanes)
 
     async def _await_space(self) -> None:
         """The ``block`` policy: wait (bounded) until every lane has room."""
@@ -605,8 +609,10 @@ class Client:
             return self._final
         self._state = State.CLOSING
         deadline = time.monotonic() + timeout
-        report = await self.flush(timeout)
-        remaining = max(deadline - time.monotonic(), 0.05)
+        # keep a slice of the budget for closing connections and adapters
+        reserve = min(0.5, timeout * 0.2)
+        report = await self.flush(timeout - reserve)
+        remaining = max(deadline - time.monotonic(), reserve)
         home = self._home
         if home is not None and home.alive():
             if home.loop is asyncio.get_running_loop():

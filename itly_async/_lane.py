@@ -131,9 +131,6 @@ class Lane:
     def pending(self) -> int:
         return len(self.fresh) + len(self.waiting) + len(self.inflight)
 
-    def full(self) -> bool:
-        return self.pending() >= self.delivery.max_queue_size
-
     def put(self, event: Event) -> None:
         """Queue one event, applying the overflow policy when the lane is full."""
         fresh = self.fresh
@@ -371,10 +368,16 @@ class Lane:
                 )
             self.paused_reason = verdict.reason
             wait = self.delivery.max_server_wait
+        if wait is None:
+            # one draw per batch: the batch stays together instead of scattering into
+            # many tiny requests, each due at its own random moment
+            attempts = max(item.attempts for item in batch) + 1
+            d = self.delivery
+            wait = backoff_delay(attempts, base=d.retry_base, cap=d.retry_cap, rng=self.rng)
         for item in batch:
             self._retry(item, now, wait, verdict.reason)
 
-    def _retry(self, item: Item, now: float, server_wait: float | None, reason: str) -> None:
+    def _retry(self, item: Item, now: float, delay: float, reason: str) -> None:
         d = self.delivery
         item.attempts += 1
         if item.first_failure is None:
@@ -394,11 +397,7 @@ class Lane:
                 [item.event],
             )
             return
-        if server_wait is not None:
-            delay = min(server_wait, d.max_server_wait)
-        else:
-            delay = backoff_delay(item.attempts, base=d.retry_base, cap=d.retry_cap, rng=self.rng)
-        item.not_before = now + delay
+        item.not_before = now + min(delay, d.max_server_wait)
         self.tally.retried += 1
         heapq.heappush(self.waiting, item)
 
