@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from ._amplitude import Amplitude, PlanMeta
@@ -41,6 +41,7 @@ from ._lane import AdapterLane, HttpLane, Lane, Losses, Sleep
 from ._logger import ItlyLogger, RateLimitedLog, StdLogger
 from ._plan import Plan, resolve_destinations
 from ._segment import Segment
+from ._spool import Spool
 from ._stats import DeliveryReport, RejectionLog, Stats
 from ._validation import Validator, normalize
 from ._version import LIBRARY
@@ -108,6 +109,8 @@ class Client:
         self._ratelimit = RateLimitedLog()
         self._final: DeliveryReport | None = None
         self._space_signal = threading.Event()
+        self._spool: Spool | None = None
+        self._spool_wait = False
         _CLIENTS.add(self)
 
     # --- load ----------------------------------------------------------------------------
@@ -181,8 +184,37 @@ class Client:
             lane.on_progress = self._notify_progress
             lane.on_space = self._notify_space
         self._lanes = lanes
+        if delivery.spool_path is not None and lanes:
+            self._open_spool(delivery.spool_path, delivery)
         self._state = State.RUNNING
         _install_process_hooks()
+        if self._spool is not None and self._spool.leftovers:
+            leftovers, self._spool.leftovers = self._spool.leftovers, []
+            self._logger.info(f"itly: resending {len(leftovers)} events left in the spool")
+            for event in leftovers:
+                event.remaining = len(self._lanes)
+                self.submit_from(event, None)
+
+    def _open_spool(self, path: str, delivery: DeliveryOptions) -> None:
+        spool = Spool.open(path, self._logger, delivery.max_queue_size)
+        if spool is None:
+            return
+        self._spool = spool
+        self._spool_wait = delivery.spool_mode == "write_through"
+        for lane in self._lanes:
+            lane.on_done = self._lanes_done
+
+    def _lanes_done(self, events: Sequence[Event]) -> None:
+        """A lane finished with these events; a spooled event goes when all lanes have."""
+        spool = self._spool
+        if spool is None:
+            return
+        finished = []
+        for event in events:
+            event.remaining -= 1
+            if event.remaining == 0:
+                finished.append(event.insert_id)
+        spool.delete(finished)
 
     # --- validation and enrichment (caller's thread) -------------------------------------
 
@@ -344,7 +376,10 @@ class Client:
         if event is not None:
             if self._block:
                 await self._await_space()
-            self._dispatch(event)
+            if self._spool is None:
+                self._dispatch(event)
+            else:
+                await self._spooled(event)
 
     async def identify(
         self,
@@ -358,7 +393,10 @@ class Client:
         if event is not None:
             if self._block:
                 await self._await_space()
-            self._dispatch(event)
+            if self._spool is None:
+                self._dispatch(event)
+            else:
+                await self._spooled(event)
 
     async def group(
         self,
@@ -373,7 +411,10 @@ class Client:
         if event is not None:
             if self._block:
                 await self._await_space()
-            self._dispatch(event)
+            if self._spool is None:
+                self._dispatch(event)
+            else:
+                await self._spooled(event)
 
     async def alias(
         self, user_id: str, previous_id: str, *, event_options: EventOptions | None = None
@@ -383,7 +424,25 @@ class Client:
         if event is not None:
             if self._block:
                 await self._await_space()
+            if self._spool is None:
+                self._dispatch(event)
+            else:
+                await self._spooled(event)
+
+    async def _spooled(self, event: Event) -> None:
+        """Write the event to the spool first; in write-through mode, wait for the commit."""
+        spool = self._spool
+        assert spool is not None
+        event.remaining = len(self._lanes)
+        if not self._spool_wait:
+            spool.add(event)
             self._dispatch(event)
+            return
+        loop = asyncio.get_running_loop()
+        committed = loop.create_future()
+        spool.add(event, lambda: loop.call_soon_threadsafe(_resolve, committed))
+        self._dispatch(event)
+        await committed
 
     def _dispatch(self, event: Event) -> None:
         home = self._home
@@ -411,6 +470,15 @@ class Client:
         """Submit from synchronous code (the sync shim); waits for room under ``block``."""
         if self._block and self._full():
             self._wait_space_blocking()
+        spool = self._spool
+        if spool is None:
+            self.submit_from(event, None)
+            return
+        event.remaining = len(self._lanes)
+        if self._spool_wait:
+            spool.add_and_wait(event, self._delivery.timeout)
+        else:
+            spool.add(event)
         self.submit_from(event, None)
 
     def _wait_space_blocking(self) -> None:
@@ -623,8 +691,12 @@ class Client:
                     await asyncio.wait_for(asyncio.wrap_future(fut), remaining + 0.5)
                 except TimeoutError:
                     self._logger.error("itly: shutdown could not stop delivery in time")
-        for lane in self._lanes:
-            lane.drop_all("shutdown")
+        spool = self._spool
+        if spool is not None and not spool.failed:
+            spool.close(max(deadline - time.monotonic(), 0.5))  # what is left stays on disk
+        else:
+            for lane in self._lanes:
+                lane.drop_all("shutdown")
         self._state = State.CLOSED
         self._final = self._report(report.timed_out)
         self._stop_loop_thread()
@@ -715,6 +787,7 @@ class Client:
             rejected=stats.rejected,
             dropped=stats.dropped,
             pending=stats.pending,
+            spooled=stats.pending if self._spool is not None and not self._spool.failed else 0,
             timed_out=timed_out,
             rejections=tuple(self._rejections.items),
             stats=stats,
@@ -728,6 +801,14 @@ class Client:
     # --- process events -----------------------------------------------------------------
 
     def _after_fork_in_child(self) -> None:
+        if self._spool is not None:
+            # the parent owns the spool file; the child keeps its events in memory
+            self._spool.forget_after_fork()
+            self._spool = None
+            self._spool_wait = False
+            for lane in self._lanes:
+                lane.on_done = None
+        self._space_signal = threading.Event()
         self._lock = threading.Lock()
         self._home = None
         self._loop_thread = None
@@ -749,6 +830,11 @@ class Client:
                 f"itly: at exit {report.delivered} delivered, {report.rejected} rejected, "
                 f"{report.dropped} dropped, {report.pending} pending"
             )
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _done(lane: Lane, target: int) -> bool:

@@ -141,6 +141,12 @@ class DeliveryOptions:
     adapter_timeout: float = attrs.field(default=DEFAULT_ADAPTER_TIMEOUT, validator=_positive)
     gzip: bool = False
     spool_path: str | None = None
+    spool_mode: Literal["write_through", "write_behind"] = attrs.field(default="write_through")
+
+    @spool_mode.validator
+    def _check_spool_mode(self, attribute: attrs.Attribute[Any], value: str) -> None:
+        if value not in ("write_through", "write_behind"):
+            raise ValueError(f"spool_mode must be 'write_through' or 'write_behind', got {value!r}")
 
     @overflow.validator
     def _check_overflow(self, attribute: attrs.Attribute[Any], value: str) -> None:

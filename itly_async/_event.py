@@ -33,6 +33,7 @@ class Event:
         "options",
         "previous_id",
         "properties",
+        "remaining",
         "seq",
         "time_ms",
         "user_id",
@@ -60,6 +61,7 @@ class Event:
         self.group_id = group_id
         self.previous_id = previous_id
         self.seq = 0
+        self.remaining = 0  # lanes still holding it (only tracked with a spool)
 
     def __repr__(self) -> str:
         return f"Event({self.kind}, {self.name!r}, user_id={self.user_id!r}, id={self.insert_id})"

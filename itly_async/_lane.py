@@ -124,6 +124,8 @@ class Lane:
         self.wake: asyncio.Event | None = None
         self.on_progress: Callable[[], None] = _nothing
         self.on_space: Callable[[], None] = _nothing
+        #: called with events this lane has finished with (sent, rejected or dropped)
+        self.on_done: Callable[[Sequence[Event]], None] | None = None
         self.generation = 0
 
     # --- caller side (home loop thread, synchronous) ---------------------------------
@@ -137,11 +139,11 @@ class Lane:
         if self.pending() >= self.delivery.max_queue_size:
             if self.delivery.overflow == "drop_oldest" and fresh:
                 oldest = fresh.popleft()
-                self.losses.record(self.name, self.tally, "dropped", "queue_full", [oldest])
+                self._lose("dropped", "queue_full", [oldest])
             else:
                 # drop_newest, or block when the caller could not wait (sync hand-off)
                 self.tally.enqueued += 1
-                self.losses.record(self.name, self.tally, "dropped", "queue_full", [event])
+                self._lose("dropped", "queue_full", [event])
                 return
         self.tally.enqueued += 1
         if not fresh:
@@ -178,7 +180,7 @@ class Lane:
         self.fresh.clear()
         self.waiting.clear()
         self.inflight = []
-        self.losses.record(self.name, self.tally, "dropped", reason, events)
+        self._lose("dropped", reason, events)
         return len(events)
 
     def forget_all(self) -> None:
@@ -313,7 +315,7 @@ class Lane:
             if len(data) > limit:
                 reason = f"event of {len(data)} bytes exceeds the {limit} byte request limit"
         if reason is not None:
-            self.losses.record(self.name, self.tally, "rejected", reason, [event])
+            self._lose("rejected", reason, [event])
             self.on_space()
             return None
         return Item(event, data)
@@ -333,11 +335,13 @@ class Lane:
             rejected, resend, delayed = verdict.rejected, verdict.resend, verdict.delayed
             if not rejected and not resend and not delayed:
                 tally.sent += len(batch)
+                if self.on_done is not None:
+                    self.on_done([item.event for item in batch])
                 self._grow()
                 return
             for index, item in enumerate(batch):
                 if index in rejected:
-                    self.losses.record(self.name, tally, "rejected", rejected[index], [item.event])
+                    self._lose("rejected", rejected[index], [item.event])
                 elif index in resend:
                     item.not_before = now
                     heapq.heappush(self.waiting, item)
@@ -345,12 +349,12 @@ class Lane:
                     self._retry(item, now, delayed[index], verdict.reason)
                 else:
                     tally.sent += 1
+                    if self.on_done is not None:
+                        self.on_done([item.event])
             return
         if verdict.action is Action.SPLIT:
             if len(batch) == 1:
-                self.losses.record(
-                    self.name, tally, "rejected", f"too large: {verdict.reason}", [batch[0].event]
-                )
+                self._lose("rejected", f"too large: {verdict.reason}", [batch[0].event])
                 return
             self.batch_limit = max(1, len(batch) // 2)
             self.successes = 0
@@ -389,9 +393,7 @@ class Lane:
             max_retries=d.max_retries,
             max_duration=d.max_retry_duration,
         ):
-            self.losses.record(
-                self.name,
-                self.tally,
+            self._lose(
                 "rejected",
                 f"gave up after {item.attempts} attempts: {reason}",
                 [item.event],
@@ -411,6 +413,12 @@ class Lane:
                 self.successes = 0
 
     # --- per destination ---------------------------------------------------------------
+
+    def _lose(self, kind: str, reason: str, events: Sequence[Event]) -> None:
+        """Count events this lane will never deliver (by reason), and let them go."""
+        self.losses.record(self.name, self.tally, kind, reason, events)
+        if self.on_done is not None:
+            self.on_done(events)
 
     def _envelope_size(self) -> int:
         return 0

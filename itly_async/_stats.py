@@ -66,8 +66,9 @@ class Stats:
 class DeliveryReport:
     """What ``flush()`` / ``shutdown()`` achieved, counted since ``load()``.
 
-    ``pending`` is what is still queued (or spooled) when the call returned; ``timed_out``
-    says the call gave up at its deadline. ``rejections`` holds up to 1,000 individual
+    ``pending`` is what is still queued when the call returned; of it, ``spooled`` is on
+    disk in the spool and will be resent by the next ``load()``. ``timed_out`` says the
+    call gave up at its deadline. ``rejections`` holds up to 1,000 individual
     rejections; ``stats`` has complete counts by reason.
     """
 
@@ -75,6 +76,7 @@ class DeliveryReport:
     rejected: int
     dropped: int
     pending: int
+    spooled: int
     timed_out: bool
     rejections: tuple[Rejection, ...]
     stats: Stats
