@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # what ruff looks at; folders appear as the project grows
 LINT := $(wildcard itly_async codegen tests benchmarks examples scripts)
-TYPED := itly_async $(if $(wildcard codegen/*.py),codegen)
+TYPED := itly_async $(if $(wildcard codegen/*.py),codegen) $(wildcard scripts/*.py)
 
 .PHONY: venv test lint typecheck fmt bench demo golden soak clean
 
@@ -36,6 +36,9 @@ bench: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
+
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py
 
 golden: $(STAMP)
 	$(BIN)/python -m codegen.golden
