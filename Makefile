@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # what ruff looks at; folders appear as the project grows
 LINT := $(wildcard itly_async codegen tests benchmarks examples scripts)
-TYPED := itly_async $(if $(wildcard codegen/*.py),codegen) $(wildcard scripts/*.py)
+TYPED := itly_async $(if $(wildcard codegen/*.py),codegen) $(wildcard scripts/*.py) $(wildcard benchmarks)
 
-.PHONY: venv test lint typecheck fmt bench demo golden soak clean
+.PHONY: venv test lint typecheck fmt bench bench-quick demo golden soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ fmt: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks --quick
+
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
@@ -44,4 +47,4 @@ golden: $(STAMP)
 	$(BIN)/python -m codegen.golden
 
 clean:
-	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache benchmarks/.venv-peers benchmarks/results

@@ -1,0 +1,371 @@
+"""Our measurements, run by the orchestrator in fresh processes of the project's venv.
+
+``python -m benchmarks.ours SCENARIO --params JSON [--sink URL] [--mode M]``; prints one
+``RESULT`` line (see ``_harness``). Scenarios:
+
+``calls-async``  ``await client.track(...)``: per-call cost and delivered throughput
+``calls-sync``   ``SyncClient.track(...)``: the same, from blocking code
+``lag``          event-loop lag while ``lag_events`` are tracked and delivered
+``memory``       RSS per event left queued behind a hanging (``--mode hang``) or
+                 refusing (``--mode refused``: every event encoded, waiting to retry)
+                 destination
+``validate``     one precompiled fastjsonschema call on the workload's properties
+
+Every client validates against a plan holding the event's schema with a precompiled
+validator (what a generated package passes), in the production environment (an invalid
+event would be logged, not raised; every event here is valid).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import socket
+import time
+from typing import Any
+
+import fastjsonschema
+
+from benchmarks._harness import (
+    Sink,
+    call_figures,
+    delivery_figures,
+    delivery_timeout,
+    emit,
+    finish,
+    peak_rss,
+    percentile,
+    rss,
+)
+from benchmarks.workload import (
+    API_KEY,
+    BATCH_SIZE,
+    CHUNK,
+    EVENT_NAME,
+    FLUSH_INTERVAL,
+    SCHEMA,
+    USER_ID,
+    Params,
+    properties,
+)
+from itly_async import (
+    AmplitudeOptions,
+    Client,
+    DeliveryOptions,
+    Environment,
+    Options,
+    Plan,
+    Schema,
+    SyncClient,
+)
+
+#: The ticker's nominal sleep; lag is how much longer each sleep took.
+TICK = 0.001
+
+
+def make_plan() -> Plan:
+    return Plan(
+        version="1.0.0",
+        source="bench",
+        events={EVENT_NAME: Schema(schema=SCHEMA, validate=fastjsonschema.compile(SCHEMA))},
+    )
+
+
+def make_options(url: str, max_queue: int) -> Options:
+    return Options(
+        environment=Environment.PRODUCTION,
+        destinations={"amplitude": AmplitudeOptions(api_key=API_KEY, server_url=url)},
+        delivery=DeliveryOptions(
+            flush_queue_size=BATCH_SIZE,
+            flush_interval=FLUSH_INTERVAL,
+            max_queue_size=max(max_queue, 20_000),
+        ),
+    )
+
+
+def loaded_client(url: str, max_queue: int) -> Client:
+    client = Client()
+    client.load(make_options(url, max_queue), plan=make_plan())
+    return client
+
+
+# --- per-call cost and delivered throughput ----------------------------------------------
+
+
+async def _async_run(sink: Sink, n: int) -> dict[str, Any]:
+    client = loaded_client(sink.url + "/2/httpapi", 2 * n)
+    await client.track(USER_ID, EVENT_NAME, properties(0))  # start the lane, open a connection
+    await client.flush(10.0)
+    sink.reset()
+    gc.collect()
+    times = [0] * n
+    pc = time.perf_counter_ns
+    t_first = time.monotonic()
+    for start in range(0, n, CHUNK):
+        prev = pc()
+        for i in range(start, min(start + CHUNK, n)):
+            await client.track(
+                USER_ID,
+                EVENT_NAME,
+                {
+                    "name": "checkout",
+                    "count": i,
+                    "ratio": 0.25,
+                    "enabled": True,
+                    "tags": ["a", "b"],
+                },
+            )
+            now = pc()
+            times[i] = now - prev
+            prev = now
+        await asyncio.sleep(0)  # the caller yields, as a request handler would
+    report = await client.flush(delivery_timeout(n))
+    stats = await asyncio.to_thread(sink.wait, n, 5.0)
+    await client.shutdown(10.0)
+    return {
+        **call_figures(times),
+        **delivery_figures(n, t_first, stats),
+        "flush_timed_out": report.timed_out,
+    }
+
+
+def _sync_run(sink: Sink, n: int) -> dict[str, Any]:
+    sync = SyncClient(Client())
+    sync.load(make_options(sink.url + "/2/httpapi", 2 * n), plan=make_plan())
+    sync.track(USER_ID, EVENT_NAME, properties(0))  # start the loop thread, open a connection
+    sync.flush(10.0)
+    sink.reset()
+    gc.collect()
+    times = [0] * n
+    pc = time.perf_counter_ns
+    t_first = time.monotonic()
+    prev = pc()
+    for i in range(n):
+        sync.track(
+            USER_ID,
+            EVENT_NAME,
+            {"name": "checkout", "count": i, "ratio": 0.25, "enabled": True, "tags": ["a", "b"]},
+        )
+        now = pc()
+        times[i] = now - prev
+        prev = now
+    report = sync.flush(delivery_timeout(n))
+    stats = sink.wait(n, 5.0)
+    sync.shutdown(10.0)
+    return {
+        **call_figures(times),
+        **delivery_figures(n, t_first, stats),
+        "flush_timed_out": report.timed_out,
+    }
+
+
+def floor_run(n: int) -> dict[str, float]:
+    """The timing loop with the call taken out (it still builds the properties dict):
+    what every SDK's figure includes before the SDK does anything."""
+    times = [0] * n
+    pc = time.perf_counter_ns
+    prev = pc()
+    for i in range(n):
+        props = {"name": "checkout", "count": i, "ratio": 0.25, "enabled": True, "tags": ["a", "b"]}
+        del props
+        now = pc()
+        times[i] = now - prev
+        prev = now
+    return call_figures(times)
+
+
+def calls(sink_url: str, p: Params, mode: str) -> dict[str, Any]:
+    sink = Sink(sink_url)
+    runs: list[dict[str, Any]] = []
+    for r in range(p.runs + 1):
+        n = p.warmup_calls if r == 0 else p.calls
+        result = asyncio.run(_async_run(sink, n)) if mode == "async" else _sync_run(sink, n)
+        if r > 0:  # run 0 warms imports, caches and the sink's connections
+            runs.append(result)
+        if result["delivered"] < n:
+            break  # events were lost: more runs would only repeat the wait
+    return {"runs": runs, "floor": floor_run(p.calls), "peak_rss": peak_rss()}
+
+
+# --- event-loop lag -------------------------------------------------------------------
+
+
+async def _lag_run(sink: Sink, n: int) -> dict[str, Any]:
+    client = loaded_client(sink.url + "/2/httpapi", 2 * n)
+    await client.track(USER_ID, EVENT_NAME, properties(0))
+    await client.flush(10.0)
+    sink.reset()
+    lags: list[float] = []
+    running = True
+
+    async def ticker() -> None:
+        while running:
+            t = time.perf_counter()
+            await asyncio.sleep(TICK)
+            lags.append(time.perf_counter() - t - TICK)
+
+    tick = asyncio.create_task(ticker())
+    await asyncio.sleep(0.05)
+    del lags[:]
+    t_first = time.monotonic()
+    for start in range(0, n, CHUNK):
+        for i in range(start, min(start + CHUNK, n)):
+            await client.track(
+                USER_ID,
+                EVENT_NAME,
+                {
+                    "name": "checkout",
+                    "count": i,
+                    "ratio": 0.25,
+                    "enabled": True,
+                    "tags": ["a", "b"],
+                },
+            )
+        await asyncio.sleep(0)
+    await client.flush(delivery_timeout(n))
+    running = False
+    await tick
+    stats = await asyncio.to_thread(sink.wait, n, 5.0)
+    await client.shutdown(10.0)
+    ordered = sorted(lags)
+    return {
+        "p50_ms": percentile(ordered, 0.50) * 1e3,
+        "p99_ms": percentile(ordered, 0.99) * 1e3,
+        "max_ms": ordered[-1] * 1e3 if ordered else float("nan"),
+        "ticks": len(ordered),
+        **delivery_figures(n, t_first, stats),
+    }
+
+
+async def _idle_lag(seconds: float) -> dict[str, float]:
+    """The ticker alone: what the timer itself oversleeps on this machine."""
+    lags: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        await asyncio.sleep(TICK)
+        lags.append(time.perf_counter() - t - TICK)
+    ordered = sorted(lags)
+    return {"p50_ms": percentile(ordered, 0.5) * 1e3, "p99_ms": percentile(ordered, 0.99) * 1e3}
+
+
+def lag(sink_url: str, p: Params) -> dict[str, Any]:
+    sink = Sink(sink_url)
+    idle = asyncio.run(_idle_lag(0.5))
+    runs = [asyncio.run(_lag_run(sink, p.lag_events)) for _ in range(p.lag_runs)]
+    return {"runs": runs, "idle": idle, "chunk": CHUNK, "tick_ms": TICK * 1e3}
+
+
+# --- memory per queued event -------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    """A loopback port nobody listens on: connections are refused at once."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port: int = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _fresh_left(client: Client) -> int | None:
+    """Events not yet encoded in any lane. Reads a private field (benchmark only): there is
+    no public counter for it; None when the runtime no longer has it."""
+    lanes = getattr(client, "_lanes", None)
+    try:
+        return sum(len(lane.fresh) for lane in lanes or ())
+    except AttributeError:
+        return None
+
+
+async def _memory_run(sink: Sink, n: int, mode: str) -> dict[str, Any]:
+    if mode == "hang":
+        url = sink.url + "/hang/2/httpapi"
+    else:
+        url = f"http://127.0.0.1:{_closed_port()}/2/httpapi"
+    client = loaded_client(url, 2 * n)
+    await client.track(USER_ID, EVENT_NAME, properties(0))
+    await client.flush(0.3)  # the first request now hangs (or was refused)
+    gc.collect()
+    base = rss()
+    for start in range(0, n, CHUNK):
+        for i in range(start, min(start + CHUNK, n)):
+            await client.track(
+                USER_ID,
+                EVENT_NAME,
+                {
+                    "name": "checkout",
+                    "count": i,
+                    "ratio": 0.25,
+                    "enabled": True,
+                    "tags": ["a", "b"],
+                },
+            )
+        await asyncio.sleep(0)
+    encoded_all = None
+    if mode == "refused":
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline:
+            left = _fresh_left(client)
+            if left is None or left == 0:
+                encoded_all = left == 0
+                break
+            await asyncio.sleep(0.05)
+    else:
+        await asyncio.sleep(0.2)
+    gc.collect()
+    after = rss()
+    stats = client.stats()
+    return {
+        "bytes_per_event": (after - base) / n,
+        "base_rss": base,
+        "rss": after,
+        "peak_rss": peak_rss(),
+        "pending": stats.pending,
+        "encoded_all": encoded_all,
+        "events": n,
+    }
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def validate(p: Params) -> dict[str, Any]:
+    fn = fastjsonschema.compile(SCHEMA)
+    props = properties(7)
+    fn(props)
+    per_call: list[float] = []
+    for _ in range(p.validate_runs):
+        t0 = time.perf_counter()
+        for _ in range(p.validate_calls):
+            fn(props)
+        per_call.append((time.perf_counter() - t0) / p.validate_calls * 1e6)
+    return {"fastjsonschema_us": per_call}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ours")
+    parser.add_argument(
+        "scenario", choices=["calls-async", "calls-sync", "lag", "memory", "validate"]
+    )
+    parser.add_argument("--params", required=True)
+    parser.add_argument("--sink", default="")
+    parser.add_argument("--mode", default="hang", choices=["hang", "refused"])
+    args = parser.parse_args()
+    p = Params.from_json(args.params)
+    if args.scenario == "calls-async":
+        emit(calls(args.sink, p, "async"))
+    elif args.scenario == "calls-sync":
+        emit(calls(args.sink, p, "sync"))
+    elif args.scenario == "lag":
+        emit(lag(args.sink, p))
+    elif args.scenario == "memory":
+        finish(asyncio.run(_memory_run(Sink(args.sink), p.mem_events, args.mode)))
+    else:
+        emit(validate(p))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
