@@ -14,11 +14,10 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-import anyio
-
 from ._event import GROUP, IDENTIFY, TRACK, Event
 from ._logger import ItlyLogger, RateLimitedLog
 from ._stats import Tally
+from ._threads import Workers
 
 
 class AdapterCaller:
@@ -34,6 +33,11 @@ class AdapterCaller:
         self.logger = logger
         self.ratelimit = RateLimitedLog()
         self.loaded = False
+        # two threads: one hung call does not stop the next batch from being tried
+        self.workers = Workers(f"itly-adapter-{name}", limit=2)
+
+    def reset_after_fork(self) -> None:
+        self.workers = Workers(f"itly-adapter-{self.name}", limit=2)
 
     def _method(self, name: str) -> Callable[..., Any] | None:
         method = getattr(self.adapter, name, None)
@@ -45,13 +49,11 @@ class AdapterCaller:
         if method is None:
             return None
         try:
-            with anyio.fail_after(self.timeout):
+            async with asyncio.timeout(self.timeout):
                 if inspect.iscoroutinefunction(method):
                     await method(*args)
                 else:
-                    result = await anyio.to_thread.run_sync(
-                        _call_sync, method, args, abandon_on_cancel=True
-                    )
+                    result = await self.workers.run(method, *args)
                     if inspect.isawaitable(result):
                         await result
         except TimeoutError:
@@ -90,10 +92,8 @@ class AdapterCaller:
         if all(not inspect.iscoroutinefunction(self._method(name)) for name, _ in calls):
             bound = [(self._method(name), name, args) for name, args in calls]
             try:
-                with anyio.fail_after(self.timeout):
-                    outcomes = await anyio.to_thread.run_sync(
-                        _run_sync_batch, bound, abandon_on_cancel=True
-                    )
+                async with asyncio.timeout(self.timeout):
+                    outcomes = await self.workers.run(_run_sync_batch, bound)
             except TimeoutError:
                 outcomes = [f"adapter timed out after {self.timeout:g} s"] * len(events)
             failed = {i: why for i, why in enumerate(outcomes) if why is not None}
@@ -116,10 +116,6 @@ class AdapterCaller:
 
     async def shutdown(self, tally: Tally) -> None:
         await self._call("shutdown", tally)
-
-
-def _call_sync(method: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    return method(*args)
 
 
 def _run_sync_batch(

@@ -16,14 +16,12 @@ from __future__ import annotations
 import asyncio
 import gzip
 import heapq
+import importlib
 import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
-
-import aiohttp
-import anyio
 
 from ._config import DeliveryOptions
 from ._destination import Action, HttpDestination, ResponseInfo, UnsupportedEvent, Verdict
@@ -31,8 +29,13 @@ from ._event import Event
 from ._logger import ItlyLogger, RateLimitedLog
 from ._retry import backoff_delay, describe_error, retry_allowed
 from ._stats import Rejection, RejectionLog, Tally
+from ._threads import Workers
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
+    import aiohttp
+
     from ._custom import AdapterCaller
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -137,7 +140,7 @@ class Lane:
     def put(self, event: Event) -> None:
         """Queue one event, applying the overflow policy when the lane is full."""
         fresh = self.fresh
-        if self.pending() >= self.delivery.max_queue_size:
+        if len(fresh) + len(self.waiting) + len(self.inflight) >= self.delivery.max_queue_size:
             if self.delivery.overflow == "drop_oldest" and fresh:
                 oldest = fresh.popleft()
                 self._lose("dropped", "queue_full", [oldest])
@@ -466,10 +469,17 @@ class HttpLane(Lane):
         self.max_bytes = destination.max_bytes
         super().__init__(destination.name, delivery, losses, **kw)
         self.session: aiohttp.ClientSession | None = None
+        self.http: ModuleType | None = None
         self._envelope = destination.envelope_size()
+        self.workers = Workers(f"itly-gzip-{destination.name}", limit=1)
 
     def _envelope_size(self) -> int:
         return self._envelope
+
+    def forget_all(self) -> None:
+        super().forget_all()
+        self.session = None  # the parent's, bound to the parent's loop and sockets
+        self.workers = Workers(f"itly-gzip-{self.name}", limit=1)
 
     def encode(self, event: Event) -> bytes:
         return self.destination.encode(event)
@@ -482,11 +492,13 @@ class HttpLane(Lane):
         return result
 
     async def start(self) -> None:
+        if self.http is None:
+            self.http = await _import_aiohttp(self.workers)
         if self.session is None or self.session.closed:
-            timeout = aiohttp.ClientTimeout(total=self.delivery.timeout)
-            self.session = aiohttp.ClientSession(
-                timeout=timeout,
-                connector=aiohttp.TCPConnector(limit=4, enable_cleanup_closed=True),
+            http = self.http
+            self.session = http.ClientSession(
+                timeout=http.ClientTimeout(total=self.delivery.timeout),
+                connector=http.TCPConnector(limit=4, enable_cleanup_closed=True),
                 skip_auto_headers=("User-Agent",),
             )
 
@@ -502,19 +514,35 @@ class HttpLane(Lane):
         if self.delivery.gzip:
             headers["Content-Encoding"] = "gzip"
             if len(body) > GZIP_INLINE_LIMIT:
-                body = await anyio.to_thread.run_sync(_gzip, body)
+                body = await self.workers.run(_gzip, body)
             else:
                 body = _gzip(body)
         if self.session is None:
             await self.start()
         assert self.session is not None
+        assert self.http is not None
         try:
             async with self.session.post(dest.url, data=body, headers=headers) as resp:
                 raw = await resp.read()
                 info = ResponseInfo(resp.status, raw, dict(resp.headers))
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except (self.http.ClientError, TimeoutError, OSError) as exc:
             info = ResponseInfo(None, error=describe_error(exc))
         return dest.classify(info, [item.event for item in batch])
+
+
+_aiohttp: ModuleType | None = None
+
+
+async def _import_aiohttp(workers: Workers) -> ModuleType:
+    """aiohttp takes ~200 ms to import: load it in a worker thread, once, on first use.
+
+    Importing it with the runtime would double the cost of ``import itly``; importing it
+    on the loop would stall the loop for as long.
+    """
+    global _aiohttp
+    if _aiohttp is None:
+        _aiohttp = await workers.run(importlib.import_module, "aiohttp")
+    return _aiohttp
 
 
 def _gzip(body: bytes) -> bytes:
@@ -535,6 +563,10 @@ class AdapterLane(Lane):
     ) -> None:
         self.caller = caller
         super().__init__(name, delivery, losses, **kw)
+
+    def forget_all(self) -> None:
+        super().forget_all()
+        self.caller.reset_after_fork()
 
     async def start(self) -> None:
         await self.caller.load(self.tally)

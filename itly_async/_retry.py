@@ -20,7 +20,6 @@ import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-import aiohttp
 import orjson
 
 from ._destination import Action, Verdict
@@ -144,6 +143,8 @@ def describe_error(exc: BaseException) -> str:
     """
     if isinstance(exc, TimeoutError):  # asyncio's and aiohttp's timeouts included
         return "timeout"
+    import aiohttp  # already loaded by whoever made the request; not at import time
+
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "connection dropped"
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):

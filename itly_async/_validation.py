@@ -24,8 +24,6 @@ import fastjsonschema
 from ._exceptions import PropertyError
 from ._plan import Schema
 
-_PLAIN = (str, int, bool, type(None))
-
 ValidateFn = Callable[[Any], Any]
 
 
@@ -34,21 +32,46 @@ def _json_path(name: str) -> str:
     return "$" + name[4:] if name.startswith("data") else name
 
 
-def normalize(properties: Mapping[str, Any]) -> tuple[dict[str, Any], list[PropertyError]]:
-    """Return a JSON-ready copy of ``properties`` and the values that cannot be sent.
+_SCALARS = frozenset((str, int, bool, type(None)))
 
-    The common case (only str/int/bool/None/finite floats) returns the input dict as is;
-    the copy is made only when some value needs converting.
+
+def _ready(value: Any) -> bool:
+    """True when ``value`` is JSON as it is: no conversion, nothing unsendable inside."""
+    cls = value.__class__
+    if cls in _SCALARS:
+        return True
+    if cls is float:
+        return bool(value - value == 0.0)  # False for NaN and the infinities
+    # loops, not all(<generator>): measured about twice as fast on short lists
+    if cls is list:
+        for item in value:  # noqa: SIM110
+            if not _ready(item):
+                return False
+        return True
+    if cls is dict:
+        for key, item in value.items():
+            if key.__class__ is not str or not _ready(item):
+                return False
+        return True
+    return False
+
+
+def normalize(properties: Mapping[str, Any]) -> tuple[dict[str, Any], list[PropertyError]]:
+    """Return a JSON-ready ``properties`` and the values that cannot be sent.
+
+    The common case (JSON types only, lists and dicts of them included) returns the input
+    dict as is, without copying; a copy is made only when some value needs converting.
     """
-    for value in properties.values():
-        cls = value.__class__
-        if cls in _PLAIN:
-            continue
-        if cls is float and math.isfinite(value):
-            continue
-        break
-    else:
-        return properties if isinstance(properties, dict) else dict(properties), []
+    if isinstance(properties, dict):
+        scalars = _SCALARS
+        for value in properties.values():
+            cls = value.__class__
+            if cls in scalars or (cls is float and value - value == 0.0):
+                continue
+            if not _ready(value):
+                break
+        else:
+            return properties, []
     errors: list[PropertyError] = []
     out = {str(k): _convert(v, f"$.{k}", errors) for k, v in properties.items()}
     return out, errors
