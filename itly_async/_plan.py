@@ -28,13 +28,16 @@ Vendor = Literal["amplitude", "segment", "custom"]
 class Schema:
     """One item's JSON Schema, as a dict, a precompiled validator, or both.
 
-    ``validate`` is the fast path (a fastjsonschema function that raises on the first
-    error); ``schema`` lets the runtime explain *every* failing property once a call has
-    failed. Give both where you can.
+    ``validate`` is a fastjsonschema function that raises on the first error; ``schema``
+    lets the runtime explain *every* failing property once a call has failed; ``check``
+    is an optional sound pre-check (``_fastcheck.check_source``) that proves the common
+    case valid in a fraction of the time, deferring to ``validate`` when it cannot.
+    Generated packages give all three, precompiled.
     """
 
     schema: Mapping[str, Any] | None = None
     validate: Callable[[Any], Any] | None = None
+    check: Callable[[Any], bool] | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.schema is None and self.validate is None:

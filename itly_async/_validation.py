@@ -22,6 +22,7 @@ from typing import Any
 import fastjsonschema
 
 from ._exceptions import PropertyError
+from ._fastcheck import compile_check
 from ._plan import Schema
 
 ValidateFn = Callable[[Any], Any]
@@ -120,20 +121,27 @@ class Validator:
     compile nothing.
     """
 
-    __slots__ = ("_fast", "_per_property", "_schema", "name")
+    __slots__ = ("_fast", "_per_property", "_quick", "_schema", "name")
 
     def __init__(self, name: str, spec: Schema) -> None:
         self.name = name
         self._schema: Mapping[str, Any] | None = spec.schema
         fast = spec.validate
+        quick = spec.check
         if fast is None:
             assert spec.schema is not None  # Schema guarantees one of the two
             fast = fastjsonschema.compile(dict(spec.schema))
+            if quick is None:
+                quick = compile_check(spec.schema)
         self._fast: ValidateFn = fast
+        self._quick = quick
         self._per_property: dict[str, ValidateFn] = {}
 
     def check(self, properties: Mapping[str, Any]) -> bool:
         """The fast path: True when valid. Never raises for bad data."""
+        quick = self._quick
+        if quick is not None and quick(properties):
+            return True
         try:
             self._fast(properties)
         except fastjsonschema.JsonSchemaException:
