@@ -1,0 +1,113 @@
+"""Name mangling: any event or property name -> a readable snake_case identifier."""
+
+from __future__ import annotations
+
+import keyword
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from codegen._names import RESERVED, Kind, identifier, pascal, split_words
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Order Completed", "order_completed"),
+        ("order-completed", "order_completed"),
+        ("order.completed", "order_completed"),
+        ("  padded  name  ", "padded_name"),
+        ("orderID", "order_id"),
+        ("HTTPStatus", "http_status"),
+        ("userID2", "user_id2"),
+        ("ABTest", "ab_test"),
+        ("snake_case_already", "snake_case_already"),
+        ("__init__", "init"),
+        ("None", "none"),
+        ("Café au lait", "cafe_au_lait"),
+        ("Größe", "groesse"),
+        ("İstanbul", "istanbul"),
+        ("ﬁle", "file"),  # NFKC: Python would read the ligature as "file" anyway
+        ("日本語 イベント", "日本語_イベント"),
+        ("σύνολο", "σύνολο"),
+        ("🎉", "party_popper"),
+        ("%", "percent_sign"),
+        ("_", "low_line"),  # no letters: spelled out (and so not the soft keyword "_")
+        ("a\nb\u2028c", "a_b_c"),
+        ('quote"key', "quote_key"),
+        ("{braces}", "braces"),
+    ],
+)
+def test_identifier(name: str, expected: str) -> None:
+    assert identifier(name, "property") == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "expected"),
+    [
+        ("2FA enabled", "property", "prop_2fa_enabled"),
+        ("3DSecure", "property", "prop_3d_secure"),
+        ("404 Not Found", "event", "event_404_not_found"),
+    ],
+)
+def test_leading_digits_get_the_prefix_of_their_kind(name: str, kind: Kind, expected: str) -> None:
+    assert identifier(name, kind) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("class", "class_"),  # keyword
+        ("Import", "import_"),
+        ("match", "match_"),  # soft keywords
+        ("case", "case_"),
+        ("type", "type_"),
+        ("self", "self_"),  # would clash with Context's self
+        ("str", "str_"),  # builtins: would shadow annotations
+        ("id", "id_"),
+        ("load", "load_"),  # the generated API's own names
+        ("Flush", "flush_"),
+        ("sync", "sync_"),
+        ("properties", "properties_"),
+        ("to_properties", "to_properties_"),
+    ],
+)
+def test_reserved_names_get_a_trailing_underscore(name: str, expected: str) -> None:
+    assert identifier(name, "property") == expected
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\u0301", "\u200b"])
+def test_no_identifier_without_letters_or_symbols(name: str) -> None:
+    assert identifier(name, "event") is None
+
+
+def test_pascal() -> None:
+    assert pascal("order_completed", "items", "item") == "OrderCompletedItemsItem"
+    assert pascal("class_", "prop_3ds") == "ClassProp3ds"
+    assert pascal() == "Item"
+
+
+def test_split_words() -> None:
+    assert split_words("User signedUp via HTTPRequest") == [
+        "user",
+        "signed",
+        "up",
+        "via",
+        "http",
+        "request",
+    ]
+
+
+@given(st.text(max_size=40))
+def test_any_name_gives_a_valid_unreserved_identifier_or_none(name: str) -> None:
+    kinds: tuple[Kind, ...] = ("event", "property")
+    for kind in kinds:
+        result = identifier(name, kind)
+        if result is None:
+            continue
+        assert result.isidentifier()
+        assert not keyword.iskeyword(result)
+        assert result not in RESERVED
+        assert not result.startswith("_")
+        assert result == result.lower() or not result.isascii()
