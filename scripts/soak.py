@@ -30,7 +30,7 @@ from itly_async import (
     Options,
     SegmentOptions,
 )
-from itly_async.testing import Collector, Fault, RecordedRequest, VirtualClock
+from itly_async.testing import Collector, VirtualClock, chaos
 
 
 class QuietLogger:
@@ -52,32 +52,12 @@ class QuietLogger:
         self.lines["error"] += 1
 
 
-def chaos(seed: int) -> object:
-    rng = random.Random(seed)
-
-    def rule(request: RecordedRequest) -> Fault | None:
-        if request.event_count > 100:
-            return Fault(status=413)
-        roll = rng.random()
-        if roll < 0.20:
-            return Fault(status=rng.choice([500, 502, 503, 504]), ingest=rng.random() < 0.5)
-        if roll < 0.30:
-            return Fault(status=429, headers={"Retry-After": "1"})
-        if roll < 0.35:
-            return Fault(drop=True, ingest=rng.random() < 0.5)
-        if roll < 0.37:
-            return Fault(delay=0.05)
-        return None
-
-    return rule
-
-
 def serve(urls: mp.Queue[str], stop: Event, results: mp.Queue[dict[str, object]]) -> None:
     """The collector, in a child process, so the parent's RSS is the client's alone."""
 
     async def run() -> None:
         async with Collector() as collector:
-            collector.add_rule(chaos(11))  # type: ignore[arg-type]
+            collector.add_rule(chaos(11, spike=0.05))
             urls.put(collector.url)
             await asyncio.to_thread(stop.wait)
             results.put(wire_summary(collector))

@@ -102,6 +102,7 @@ def test_public_names_are_pinned() -> None:
         "RecordingAdapter",
         "ThreadedCollector",
         "VirtualClock",
+        "chaos",
     ]
 
 

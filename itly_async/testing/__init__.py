@@ -17,12 +17,19 @@ For blocking code use :class:`ThreadedCollector` (``with ThreadedCollector() as 
 run one as a separate process, ``python -m itly_async.testing --port 0``.
 
 Also here: :class:`RecordingAdapter`, a custom destination that records every call, and
+``chaos(seed)``, the reliability suite's fault mix as a collector rule, and
 :class:`VirtualClock`, which makes retry waits and backoff take no real time
 (``Client(clock=vc.now, sleep=vc.sleep, rng=vc.rng)``).
 """
 
 from itly_async.testing._clock import VirtualClock
-from itly_async.testing._collector import Collector, Fault, RecordedRequest, ThreadedCollector
+from itly_async.testing._collector import (
+    Collector,
+    Fault,
+    RecordedRequest,
+    ThreadedCollector,
+    chaos,
+)
 from itly_async.testing._recording import Call, RecordingAdapter
 
 __all__ = [
@@ -33,4 +40,5 @@ __all__ = [
     "RecordingAdapter",
     "ThreadedCollector",
     "VirtualClock",
+    "chaos",
 ]

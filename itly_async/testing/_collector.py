@@ -21,6 +21,7 @@ import asyncio
 import binascii
 import concurrent.futures
 import math
+import random
 import threading
 import time
 import zlib
@@ -174,6 +175,34 @@ class RecordedRequest:
 
 
 Rule = Callable[[RecordedRequest], Fault | None]
+
+
+def chaos(seed: int, *, spike: float = 0.02, max_events: int = 100) -> Rule:
+    """A rule for ``collector.add_rule``: the fault mix the reliability suite runs under.
+
+    Per request, from a ``random.Random(seed)`` (so a run can be replayed): 413 above
+    ``max_events`` events; else 20% 5xx, 10% 429 with ``Retry-After: 1``, 5% dropped
+    connections, 2% latency spikes of ``spike`` seconds. Half of the 5xx and dropped
+    connections happen *after* the events were accepted (``ingest=True``): a client must
+    resend them, and the duplicates must share ids.
+    """
+    rng = random.Random(seed)
+
+    def rule(request: RecordedRequest) -> Fault | None:
+        if request.event_count > max_events:
+            return Fault(status=413)
+        roll = rng.random()
+        if roll < 0.20:
+            return Fault(status=rng.choice([500, 502, 503, 504]), ingest=rng.random() < 0.5)
+        if roll < 0.30:
+            return Fault(status=429, headers={"Retry-After": "1"})
+        if roll < 0.35:
+            return Fault(drop=True, ingest=rng.random() < 0.5)
+        if roll < 0.37:
+            return Fault(delay=spike)
+        return None
+
+    return rule
 
 
 # -- Pure emulation: what the real services would answer ----------------------------------

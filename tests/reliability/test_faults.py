@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,33 +17,8 @@ from itly_async import (
     Options,
     SegmentOptions,
 )
-from itly_async.testing import Collector, Fault, RecordedRequest, VirtualClock
+from itly_async.testing import Collector, Fault, RecordedRequest, VirtualClock, chaos
 from tests.helpers import AMP_KEY, SEG_KEY, ListLogger
-
-
-def chaos(seed: int) -> Callable[[RecordedRequest], Fault | None]:
-    """20% 5xx, 10% 429, 5% dropped connections, 413 above 100 events, latency spikes.
-
-    Half of the 5xx and dropped connections happen *after* the collector accepted the
-    events (``ingest=True``): the client must resend, and the duplicates share ids.
-    """
-    rng = random.Random(seed)
-
-    def rule(request: RecordedRequest) -> Fault | None:
-        if request.event_count > 100:
-            return Fault(status=413)
-        roll = rng.random()
-        if roll < 0.20:
-            return Fault(status=rng.choice([500, 502, 503, 504]), ingest=rng.random() < 0.5)
-        if roll < 0.30:
-            return Fault(status=429, headers={"Retry-After": "1"})
-        if roll < 0.35:
-            return Fault(drop=True, ingest=rng.random() < 0.5)
-        if roll < 0.37:
-            return Fault(delay=0.02)
-        return None
-
-    return rule
 
 
 def resilient_client(
