@@ -14,7 +14,6 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import gzip
 import heapq
 import importlib
 import random
@@ -546,6 +545,8 @@ async def _import_aiohttp(workers: Workers) -> ModuleType:
 
 
 def _gzip(body: bytes) -> bytes:
+    import gzip  # only with DeliveryOptions(gzip=True)
+
     return gzip.compress(body, compresslevel=6, mtime=0)
 
 

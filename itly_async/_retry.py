@@ -13,7 +13,6 @@ Example::
 from __future__ import annotations
 
 import datetime as _dt
-import email.utils
 import math
 import random
 import ssl
@@ -87,6 +86,8 @@ def parse_retry_after(value: str | None, *, now: float, cap: float) -> float | N
     try:
         seconds = float(text)
     except ValueError:
+        import email.utils  # rare (HTTP dates): kept out of the import of itly_async
+
         try:
             when = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError, OverflowError):

@@ -24,10 +24,9 @@ import contextlib
 import fcntl
 import os
 import queue
-import sqlite3
 import threading
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import orjson
@@ -35,6 +34,9 @@ import orjson
 from ._config import EventOptions
 from ._event import Event
 from ._logger import ItlyLogger
+
+if TYPE_CHECKING:
+    import sqlite3
 
 SpoolMode = Literal["write_through", "write_behind"]
 
@@ -201,6 +203,8 @@ class Spool:
     # --- the worker thread -------------------------------------------------------------
 
     def _run(self) -> None:
+        import sqlite3  # here, in the worker: most clients never spool, and it costs ~4 ms
+
         try:
             db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
@@ -223,6 +227,8 @@ class Spool:
             db.close()
 
     def _serve(self, db: sqlite3.Connection) -> None:
+        import sqlite3
+
         inbox = self._inbox
         while True:
             group = [inbox.get()]

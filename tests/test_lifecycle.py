@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 
@@ -242,3 +244,19 @@ async def test_overflow_drop_oldest_keeps_the_newest(
         await client.track(f"user-{i:04d}", "Tick", {"i": i})
     assert client.stats().dropped_by_reason["queue_full"] >= 70
     await client.shutdown(timeout=0.5)
+
+
+def test_import_leaves_out_what_most_clients_never_use() -> None:
+    """aiohttp (imported off the loop, on first delivery), sqlite3 (spool only), gzip and
+    email (HTTP-date Retry-After) stay out of ``import itly_async`` and ``load``."""
+    code = (
+        "import sys, itly_async\n"
+        "c = itly_async.Client()\n"
+        "c.load(itly_async.Options(disabled=True))\n"
+        "print(' '.join(m for m in ('aiohttp', 'sqlite3', 'gzip', 'email.utils')"
+        " if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == ""
