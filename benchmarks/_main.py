@@ -275,10 +275,18 @@ def measure_load(peers_py: Path | None, url: str, p: Params) -> dict[str, Any]:
         jobs: list[tuple[str, list[str], dict[str, str]]] = [
             (
                 key,
-                [sys.executable, "-c", _plan200.LOAD_SNIPPET.format(package=made[key])],
+                [
+                    sys.executable,
+                    "-c",
+                    _plan200.LOAD_SNIPPET.format(package=made[package], before=before),
+                ],
                 env,
             )
-            for key in ("precompiled", "dicts")
+            for key, package, before in (
+                ("precompiled", "precompiled", "pass"),
+                ("asyncio_loaded", "precompiled", "import asyncio"),
+                ("dicts", "dicts", "pass"),
+            )
         ]
         if peers_py is not None:
             peer_env = _load_env("", pycache)
