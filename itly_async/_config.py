@@ -122,6 +122,9 @@ class ValidationOptions:
 class DeliveryOptions:
     """How events are queued, batched and retried. Every field is bounded; see the defaults.
 
+    ``max_concurrent_requests`` is per HTTP destination: how many batches may wait for
+    their answers at once (adapters always get one call at a time).
+
     Example::
 
         DeliveryOptions(flush_queue_size=500, flush_interval=1.0, overflow="drop_oldest")
@@ -140,6 +143,7 @@ class DeliveryOptions:
     shutdown_timeout: float = attrs.field(default=DEFAULT_SHUTDOWN_TIMEOUT, validator=_positive)
     adapter_timeout: float = attrs.field(default=DEFAULT_ADAPTER_TIMEOUT, validator=_positive)
     gzip: bool = False
+    max_concurrent_requests: int = attrs.field(default=2, validator=_positive)
     spool_path: str | None = None
     spool_mode: Literal["write_through", "write_behind"] = attrs.field(default="write_through")
 

@@ -6,8 +6,11 @@ else runs in ``run`` on the client's home loop.
 
 Invariants:
 - An event is in exactly one of ``fresh`` (never tried), ``waiting`` (tried, or split,
-  waiting for ``not_before``), the in-flight batch, or it has been counted as sent,
-  rejected or dropped. ``pending`` is therefore exact.
+  waiting for ``not_before``), one of the in-flight batches, or it has been counted as
+  sent, rejected or dropped. ``pending`` is therefore exact.
+- At most ``concurrency`` batches are in flight; each is owned by its ``_send`` task
+  until that task either applies the verdict or is cancelled (then ``requeue_inflight``
+  takes the batch back).
 - Every loss goes through ``Losses.record``, which counts it by reason and logs it.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import importlib
+import itertools
 import random
 import time
 from collections import deque
@@ -97,6 +101,8 @@ class Lane:
 
     max_events: int
     max_bytes: int | None = None
+    #: batches in flight at once; adapters get one, so their calls keep their order
+    concurrency = 1
 
     def __init__(
         self,
@@ -118,7 +124,10 @@ class Lane:
         self.fresh: deque[Event] = deque()
         self.fresh_since = 0.0
         self.waiting: list[Item] = []
-        self.inflight: list[Item] = []
+        #: batches on the wire now, by batch number
+        self.inflight: dict[int, list[Item]] = {}
+        self.inflight_count = 0
+        self.batch_numbers = itertools.count()
         self.batch_limit = min(delivery.flush_queue_size, self.max_events)
         self.successes = 0
         self.flush_upto = 0
@@ -134,12 +143,12 @@ class Lane:
     # --- caller side (home loop thread, synchronous) ---------------------------------
 
     def pending(self) -> int:
-        return len(self.fresh) + len(self.waiting) + len(self.inflight)
+        return len(self.fresh) + len(self.waiting) + self.inflight_count
 
     def put(self, event: Event) -> None:
         """Queue one event, applying the overflow policy when the lane is full."""
         fresh = self.fresh
-        if len(fresh) + len(self.waiting) + len(self.inflight) >= self.delivery.max_queue_size:
+        if len(fresh) + len(self.waiting) + self.inflight_count >= self.delivery.max_queue_size:
             if self.delivery.overflow == "drop_oldest" and fresh:
                 oldest = fresh.popleft()
                 self._lose("dropped", "queue_full", [oldest])
@@ -167,9 +176,10 @@ class Lane:
         for item in self.waiting:
             if best is None or item.event.seq < best:
                 best = item.event.seq
-        for item in self.inflight:
-            if best is None or item.event.seq < best:
-                best = item.event.seq
+        for batch in self.inflight.values():
+            for item in batch:
+                if best is None or item.event.seq < best:
+                    best = item.event.seq
         return best
 
     def request_flush(self, upto: int) -> None:
@@ -179,10 +189,12 @@ class Lane:
 
     def drop_all(self, reason: str) -> int:
         """Count everything still queued as dropped (shutdown without a spool)."""
-        events = [*self.fresh, *(i.event for i in self.waiting), *(i.event for i in self.inflight)]
+        events = [*self.fresh, *(i.event for i in self.waiting)]
+        events.extend(i.event for batch in self.inflight.values() for i in batch)
         self.fresh.clear()
         self.waiting.clear()
-        self.inflight = []
+        self.inflight = {}
+        self.inflight_count = 0
         self._lose("dropped", reason, events)
         return len(events)
 
@@ -190,34 +202,50 @@ class Lane:
         """After fork: the parent's events belong to the parent; the child starts empty."""
         self.fresh.clear()
         self.waiting.clear()
-        self.inflight = []
+        self.inflight = {}
+        self.inflight_count = 0
         self.tally = Tally()
         self.wake = None
 
     # --- delivery loop (home loop) ---------------------------------------------------
 
     async def run(self, generation: int) -> None:
-        """Deliver until cancelled or until the client moves to another loop."""
+        """Deliver until cancelled or until the client moves to another loop.
+
+        Up to ``concurrency`` batches are in flight, each in a task of its own: the next
+        batch is encoded and sent while the previous one waits for its answer.
+        """
         self.generation = generation
         self.wake = asyncio.Event()
+        sends: set[asyncio.Task[None]] = set()
         try:
             while self.generation == generation:
                 try:
-                    batch = self._take_batch(self.clock())
+                    # counted from ``inflight``, which a send leaves before it wakes the
+                    # lane; ``sends`` drops a task only in a later callback
+                    full = len(self.inflight) >= self.concurrency
+                    batch = [] if full else self._take_batch(self.clock())
                     if batch:
-                        await self._send(batch, generation)
+                        number = next(self.batch_numbers)
+                        self.inflight[number] = batch
+                        self.inflight_count += len(batch)
+                        task = asyncio.ensure_future(self._send(number, batch, generation))
+                        sends.add(task)  # a strong reference until it is done
+                        task.add_done_callback(sends.discard)
+                        await asyncio.sleep(0)  # let it start before cutting the next
                     else:
-                        await self._idle(self.clock())
+                        await self._idle(self.clock(), full=full)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a bug must not stop delivery for good
-                    self.requeue_inflight()
                     self.losses.logger.error(
                         f"itly: internal error in destination {self.name!r}: {exc!r}; "
-                        "the batch is kept and retried"
+                        "its events are kept and retried"
                     )
                     await (self.sleep or asyncio.sleep)(1.0)
         finally:
+            for task in sends:
+                task.cancel()
             # a run left behind by a move to another loop must not touch the new run's batch
             if self.generation == generation:
                 self.requeue_inflight()
@@ -225,16 +253,20 @@ class Lane:
 
     def requeue_inflight(self) -> None:
         # an interrupted request may or may not have landed: resend with the same ids
-        for item in self.inflight:
-            item.not_before = 0.0
-            self._park(item)
-        self.inflight = []
+        for batch in self.inflight.values():
+            for item in batch:
+                item.not_before = 0.0
+                self._park(item)
+        self.inflight = {}
+        self.inflight_count = 0
 
-    async def _idle(self, now: float) -> None:
+    async def _idle(self, now: float, *, full: bool = False) -> None:
+        """Wait for new work: a wake-up, or the next deadline. With every request slot
+        taken (``full``) only a finished send (which wakes the lane) can change anything."""
         deadline: float | None = None
-        if self.fresh:
+        if self.fresh and not full:
             deadline = self.fresh_since + self.delivery.flush_interval
-        if self.waiting:
+        if self.waiting and not full:
             due = self.waiting[0].not_before
             deadline = due if deadline is None else min(deadline, due)
         wake = self.wake
@@ -300,8 +332,6 @@ class Lane:
                 size += len(admitted.data) + 1
             if fresh:
                 self.fresh_since = now
-        if batch:
-            self.inflight = batch
         return batch
 
     def _admit(self, event: Event) -> Item | None:
@@ -323,12 +353,22 @@ class Lane:
             return None
         return Item(event, data)
 
-    async def _send(self, batch: list[Item], generation: int) -> None:
-        verdict = await self.deliver(batch)
-        if self.generation != generation:
-            return  # the client moved on; the items were requeued by the new run
-        self.inflight = []
+    async def _send(self, number: int, batch: list[Item], generation: int) -> None:
+        try:
+            verdict = await self.deliver(batch)
+        except asyncio.CancelledError:
+            raise  # the batch stays in ``inflight``: whoever cancelled requeues it
+        except Exception as exc:  # noqa: BLE001 - a bug must not lose the batch
+            self.losses.logger.error(
+                f"itly: internal error sending to {self.name!r}: {exc!r}; the batch is retried"
+            )
+            verdict = Verdict(Action.RETRY, f"internal error: {type(exc).__name__}")
+        if self.generation != generation or self.inflight.pop(number, None) is None:
+            return  # the client moved on, and the batch was requeued for the new run
+        self.inflight_count -= len(batch)
         self._apply(batch, verdict, self.clock())
+        if self.wake is not None:
+            self.wake.set()
         self.on_progress()
         self.on_space()
 
@@ -466,6 +506,7 @@ class HttpLane(Lane):
         self.destination = destination
         self.max_events = destination.max_events
         self.max_bytes = destination.max_bytes
+        self.concurrency = delivery.max_concurrent_requests
         super().__init__(destination.name, delivery, losses, **kw)
         self.session: aiohttp.ClientSession | None = None
         self.http: ModuleType | None = None
@@ -497,7 +538,9 @@ class HttpLane(Lane):
             http = self.http
             self.session = http.ClientSession(
                 timeout=http.ClientTimeout(total=self.delivery.timeout),
-                connector=http.TCPConnector(limit=4, enable_cleanup_closed=True),
+                connector=http.TCPConnector(
+                    limit=max(4, self.concurrency), enable_cleanup_closed=True
+                ),
                 skip_auto_headers=("User-Agent",),
             )
 

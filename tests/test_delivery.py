@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import orjson
+import pytest
 
 from itly_async import Client, CustomOptions, DeliveryOptions
 from itly_async.testing import Collector, Fault, RecordedRequest, RecordingAdapter
@@ -310,3 +311,34 @@ async def test_recording_adapter_sees_every_kind_of_call(
     assert recorder.loaded_with is not None
     assert recorder.flushes == 2  # our flush, and the one shutdown() does first
     assert recorder.shutdowns == 1
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_requests_in_flight_are_bounded_by_max_concurrent_requests(
+    collector: Collector, make_client: Callable[..., Client], concurrency: int
+) -> None:
+    """With a slow service, up to ``max_concurrent_requests`` batches wait at once (on a
+    100 ms link one at a time caps a lane at ten batches a second), never more."""
+    all_held = asyncio.Event()
+    held: list[RecordedRequest] = []
+
+    def hold(request: RecordedRequest) -> Fault:  # runs on this loop, per request
+        held.append(request)
+        if len(held) == concurrency:
+            all_held.set()
+        return Fault(hang=True)
+
+    collector.add_rule(hold)
+    client = make_client(
+        delivery=DeliveryOptions(flush_queue_size=100, max_concurrent_requests=concurrency)
+    )
+    for i in range(1000):
+        await client.track(f"user-{i:04d}", "Tick", {"i": i})
+    async with asyncio.timeout(10):
+        await all_held.wait()
+
+    report = await client.shutdown(timeout=1)
+    assert len(held) == concurrency  # every slot taken, and not one request more
+    ids = [e["insert_id"] for r in held for e in r.events]
+    assert len(ids) == len(set(ids)) == 100 * concurrency  # distinct batches
+    assert report.stats.destinations["amplitude"].dropped_by_reason == {"shutdown": 1000}
