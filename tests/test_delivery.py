@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -342,3 +343,28 @@ async def test_requests_in_flight_are_bounded_by_max_concurrent_requests(
     ids = [e["insert_id"] for r in held for e in r.events]
     assert len(ids) == len(set(ids)) == 100 * concurrency  # distinct batches
     assert report.stats.destinations["amplitude"].dropped_by_reason == {"shutdown": 1000}
+
+
+async def test_a_reused_properties_dict_does_not_change_what_was_tracked(
+    collector: Collector, make_client: Callable[..., Client]
+) -> None:
+    """Events are sent later; the caller may reuse or mutate its dict right away."""
+    client = make_client(segment=True)
+    props: dict[str, Any] = {"i": 0, "tags": ["first"], "meta": {"step": 0}}
+    for i in range(3):
+        props["i"] = i
+        await client.track("user-0001", "Step", props)
+        props["tags"].append(f"after-{i}")
+        props["meta"]["step"] = i + 100
+    report = await client.flush(timeout=10)
+
+    assert report.delivered == 6
+    expected = [{"i": 0, "tags": ["first"], "meta": {"step": 0}}]
+    expected += [
+        {"i": i, "tags": ["first", *(f"after-{k}" for k in range(i))], "meta": {"step": i + 99}}
+        for i in (1, 2)
+    ]
+    amp = sorted(collector.amplitude_events(), key=lambda e: e["event_properties"]["i"])
+    seg = sorted(collector.segment_messages(), key=lambda m: m["properties"]["i"])
+    assert [e["event_properties"] for e in amp] == expected
+    assert [m["properties"] for m in seg] == expected
