@@ -110,6 +110,7 @@ class Client:
         self._final: DeliveryReport | None = None
         self._space_signal = threading.Event()
         self._spool: Spool | None = None
+        self._release = False
         self._spool_wait = False
         _CLIENTS.add(self)
 
@@ -143,6 +144,28 @@ class Client:
         elif context:
             context = self._prepare(None, "context", context)
         self._context = context
+        lanes = self._make_lanes(options, plan, delivery)
+        for lane in lanes:
+            lane.on_progress = self._notify_progress
+            lane.on_space = self._notify_space
+        self._lanes = lanes
+        if delivery.spool_path is not None and lanes:
+            self._open_spool(delivery.spool_path, delivery)
+        # the spool and adapters read properties after the lanes have encoded them
+        self._release = self._spool is None and all(isinstance(x, HttpLane) for x in lanes)
+        for lane in lanes:
+            lane.release_after_encode = self._release
+        self._state = State.RUNNING
+        _install_process_hooks()
+        if self._spool is not None and self._spool.leftovers:
+            leftovers, self._spool.leftovers = self._spool.leftovers, []
+            self._logger.info(f"itly: resending {len(leftovers)} events left in the spool")
+            for event in leftovers:
+                event.remaining = len(self._lanes)
+                self.submit_from(event, None)
+
+    def _make_lanes(self, options: Options, plan: Plan, delivery: DeliveryOptions) -> list[Lane]:
+        """One lane per destination of the options (keys from the plan, or overridden)."""
         configs = resolve_destinations(plan, options.destinations, options.environment)
         losses = Losses(self._logger, self._rejections)
         meta = PlanMeta(
@@ -180,20 +203,7 @@ class Client:
                     name, cfg.adapter, options, delivery.adapter_timeout, self._logger
                 )
                 lanes.append(AdapterLane(name, caller, delivery, losses, **kw))
-        for lane in lanes:
-            lane.on_progress = self._notify_progress
-            lane.on_space = self._notify_space
-        self._lanes = lanes
-        if delivery.spool_path is not None and lanes:
-            self._open_spool(delivery.spool_path, delivery)
-        self._state = State.RUNNING
-        _install_process_hooks()
-        if self._spool is not None and self._spool.leftovers:
-            leftovers, self._spool.leftovers = self._spool.leftovers, []
-            self._logger.info(f"itly: resending {len(leftovers)} events left in the spool")
-            for event in leftovers:
-                event.remaining = len(self._lanes)
-                self.submit_from(event, None)
+        return lanes
 
     def _open_spool(self, path: str, delivery: DeliveryOptions) -> None:
         spool = Spool.open(path, self._logger, delivery.max_queue_size)
@@ -562,7 +572,10 @@ class Client:
         """On the home loop: give the event a sequence number and queue it per lane."""
         self._seq += 1
         event.seq = self._seq
-        for lane in self._lanes:
+        lanes = self._lanes
+        if self._release:
+            event.remaining = len(lanes)  # lanes yet to encode it (see _lane._encoded)
+        for lane in lanes:
             lane.put(event)
 
     def _notify_progress(self) -> None:

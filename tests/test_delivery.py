@@ -368,3 +368,64 @@ async def test_a_reused_properties_dict_does_not_change_what_was_tracked(
     seg = sorted(collector.segment_messages(), key=lambda m: m["properties"]["i"])
     assert [e["event_properties"] for e in amp] == expected
     assert [m["properties"] for m in seg] == expected
+
+
+async def test_resent_events_carry_their_properties_after_every_lane_encoded_them(
+    collector: Collector, make_client: Callable[..., Client]
+) -> None:
+    """Once all lanes hold an event's bytes its properties dict is let go (memory during
+    outages); every resend must still be the full event, group calls included."""
+    collector.fail(503, times=4)
+    client = make_client(segment=True)
+    for i in range(20):
+        await client.track(f"user-{i:04d}", "Tick", {"i": i, "tags": ["x"]})
+    await client.identify("user-0001", {"plan": "pro"})
+    await client.group("user-0001", "org-1", {"seats": 5})
+    report = await client.flush(timeout=30)
+
+    assert report.delivered == 2 * 22
+    first_copy: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for request in collector.requests:
+        for wire in request.events:
+            copy = {k: v for k, v in wire.items() if k != "sentAt"}
+            key = (
+                request.path,
+                wire.get("insert_id") or wire["messageId"],
+                str(wire.get("event_type")),
+            )
+            assert first_copy.setdefault(key, copy) == copy  # every resend identical
+    ticks = [e for e in collector.amplitude_events() if e["event_type"] == "Tick"]
+    assert sorted(e["event_properties"]["i"] for e in ticks) == list(range(20))
+    group_ops = [e for e in collector.amplitude_events() if e["event_type"] == "$groupidentify"]
+    assert group_ops[0]["group_properties"] == {"$set": {"seats": 5}}
+    assert [m["traits"] for m in collector.segment_messages() if m["type"] == "group"] == [
+        {"seats": 5}
+    ]
+    assert [r.status for r in collector.requests].count(503) == 4
+
+
+async def test_a_400_after_a_resend_still_names_the_right_event_behind_a_group_call(
+    collector: Collector, make_client: Callable[..., Client]
+) -> None:
+    """A group call with traits is two wire events; the 400's indexes count wire events,
+    also on a resend, after the lane has encoded (and let go of) what it could."""
+    invalid = {
+        "code": 400,
+        "error": "Request contains invalid fields",
+        "events_with_invalid_fields": {"event_type": [23]},
+    }
+    answers = iter([Fault(status=503), Fault(status=400, body=invalid)])
+    collector.add_rule(lambda request: next(answers, None))
+    client = make_client()
+    for i in range(20):
+        await client.track(f"user-{i:04d}", "Tick", {"i": i})  # wire 0-19
+    await client.identify("user-0001", {"plan": "pro"})  # wire 20
+    await client.group("user-0001", "org-1", {"seats": 5})  # wire 21 and 22
+    await client.track("user-0001", "Tock", {"i": 99})  # wire 23
+    report = await client.flush(timeout=30)
+
+    assert report.rejected == 1
+    (rejection,) = report.rejections
+    assert rejection.event == "Tock"
+    types = Counter(e["event_type"] for e in collector.amplitude_events())
+    assert types == {"Tick": 20, "$identify": 2, "$groupidentify": 1}
