@@ -214,7 +214,7 @@ def measure_memory(peers_py: Path | None, url: str, p: Params) -> dict[str, list
             f"ours-{mode}",
             [sys.executable, "-m", "benchmarks.ours", "memory", "--mode", mode, "--params", pj],
         )
-        for mode in ("hang", "refused")
+        for mode in ("hang", "refused", "outage")
     ]
     if peers_py is not None:
         jobs += [

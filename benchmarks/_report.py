@@ -237,6 +237,13 @@ def rows(s: dict[str, Any]) -> list[Row]:
             lambda x: x <= 1024,
         ),
         Row(
+            "bytes per queued event (encoded, long outage: after as many before)",
+            {"ours": mem("ours-outage")},
+            _int,
+            "<= 1,024",
+            lambda x: x <= 1024,
+        ),
+        Row(
             "peak RSS MB with the events queued",
             {"ours": peak("ours-hang"), **{p: peak(p) for p in PEER_COLUMNS}},
             _f1,

@@ -287,16 +287,9 @@ def _fresh_left(client: Client) -> int | None:
         return None
 
 
-async def _memory_run(sink: Sink, n: int, mode: str) -> dict[str, Any]:
-    if mode == "hang":
-        url = sink.url + "/hang/2/httpapi"
-    else:
-        url = f"http://127.0.0.1:{_closed_port()}/2/httpapi"
-    client = loaded_client(url, 2 * n)
-    await client.track(USER_ID, EVENT_NAME, properties(0))
-    await client.flush(0.3)  # the first request now hangs (or was refused)
-    gc.collect()
-    base = rss()
+async def _queue(client: Client, n: int, encoded: bool) -> bool | None:
+    """Track ``n`` events (yielding every CHUNK calls); with ``encoded``, then wait until
+    the lane has encoded every one (True), or say it could not tell (None) or timed out."""
     for start in range(0, n, CHUNK):
         for i in range(start, min(start + CHUNK, n)):
             await client.track(
@@ -311,17 +304,35 @@ async def _memory_run(sink: Sink, n: int, mode: str) -> dict[str, Any]:
                 },
             )
         await asyncio.sleep(0)
-    encoded_all = None
-    if mode == "refused":
-        deadline = time.monotonic() + 20.0
-        while time.monotonic() < deadline:
-            left = _fresh_left(client)
-            if left is None or left == 0:
-                encoded_all = left == 0
-                break
-            await asyncio.sleep(0.05)
-    else:
+    if not encoded:
         await asyncio.sleep(0.2)
+        return None
+    deadline = time.monotonic() + 20.0
+    while time.monotonic() < deadline:
+        left = _fresh_left(client)
+        if left is None or left == 0:
+            return left == 0 if left is not None else None
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def _memory_run(sink: Sink, n: int, mode: str) -> dict[str, Any]:
+    """RSS growth per queued event. ``hang``: the destination never answers, events wait
+    unencoded. ``refused``: connections are refused, every event is encoded and waits for
+    its retry. ``outage``: the same after an earlier ``n`` events have been queued and
+    encoded, so memory freed by then can be reused: the steady state of a long outage."""
+    if mode == "hang":
+        url = sink.url + "/hang/2/httpapi"
+    else:
+        url = f"http://127.0.0.1:{_closed_port()}/2/httpapi"
+    client = loaded_client(url, 3 * n)
+    await client.track(USER_ID, EVENT_NAME, properties(0))
+    await client.flush(0.3)  # the first request now hangs (or was refused)
+    if mode == "outage":
+        await _queue(client, n, encoded=True)
+    gc.collect()
+    base = rss()
+    encoded_all = await _queue(client, n, encoded=mode != "hang")
     gc.collect()
     after = rss()
     stats = client.stats()
@@ -360,7 +371,7 @@ def main() -> int:
     )
     parser.add_argument("--params", required=True)
     parser.add_argument("--sink", default="")
-    parser.add_argument("--mode", default="hang", choices=["hang", "refused"])
+    parser.add_argument("--mode", default="hang", choices=["hang", "refused", "outage"])
     args = parser.parse_args()
     p = Params.from_json(args.params)
     if args.scenario == "calls-async":
