@@ -798,14 +798,16 @@ def _render_validators(env: jinja2.Environment, src: Source, ctx: Mapping[str, A
     code = _compile.compile_items(schemas) if schemas else ""
     # the sound pre-checks (itly_async._fastcheck): a schema they cannot prove gets None
     checks: dict[str, str] = {}
+    check_code = ["_MISSING = object()"]
     for key, schema in schemas:
         source = check_source(schema, f"check_{key}")
         if source is not None:
             checks[key] = f"check_{key}"
-            code += "\n\n" + source.strip()
+            check_code.append(source.strip())
     if checks:
-        code = "_MISSING = object()\n\n" + code
-        _compile.audit(code, expected=set(checks.values()))
+        prechecks = "\n\n".join(check_code)
+        _compile.audit(prechecks, expected=set(checks.values()))
+        code = f"{code}\n\n{prechecks}"
 
     def entry(key: str, schema: Mapping[str, Any]) -> str:
         return f"({py_literal(schema)}, {_compile.function_name(key)}, {checks.get(key, 'None')})"

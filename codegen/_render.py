@@ -156,6 +156,8 @@ def comment(text: str) -> Code:
 def width(text: str) -> int:
     """Columns ``text`` takes in a terminal, as ``ruff format`` counts them: East Asian
     wide and full-width characters take two, combining marks and format characters none."""
+    if text.isascii():
+        return len(text)  # every ASCII character takes one column
     total = 0
     for ch in text:
         if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):

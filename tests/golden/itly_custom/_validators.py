@@ -10,8 +10,6 @@
 # fmt: off
 from typing import Any
 
-_MISSING = object()
-
 VERSION = "2.22.3"
 from decimal import Decimal
 import re
@@ -243,6 +241,8 @@ def validate___definitions_identify(data, custom_formats={}, name_prefix=None):
         if data_keys:
             raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
+
+_MISSING = object()
 
 _check_e3_c1 = frozenset(('invoiceId', 'reason', ))
 _check_e3_c2 = frozenset(('invoiceId', 'reason', 'score', ))

@@ -10,8 +10,6 @@
 # fmt: off
 from typing import Any
 
-_MISSING = object()
-
 VERSION = "2.22.3"
 from decimal import Decimal
 from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException
@@ -52,6 +50,8 @@ def validate___definitions_e0(data, custom_formats={}, name_prefix=None):
         if data_keys:
             raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data
+
+_MISSING = object()
 
 _check_e0_c1 = frozenset(('available_processors', ))
 
