@@ -15,10 +15,11 @@ from typing import Any, Final
 
 import attrs
 import orjson
+from orjson import Fragment
 
 from ._config import DEFAULT_MAX_SERVER_WAIT, AmplitudeOptions
 from ._destination import DELIVERED, Action, ResponseInfo, UnsupportedEvent, Verdict
-from ._event import ALIAS, GROUP, IDENTIFY, TRACK, Event
+from ._event import ALIAS, GROUP, IDENTIFY, NO_PROPS, TRACK, Event
 from ._exceptions import ConfigurationError
 from ._retry import (
     is_server_error,
@@ -256,16 +257,20 @@ class Amplitude:
         kind = event.kind
         opts = event.options
         user_props = opts.user_properties if opts is not None else None
+        props = event.props
         if kind == TRACK:
             wire = self._base(event, event.name, event.insert_id)
-            if event.properties:
-                wire["event_properties"] = event.properties
+            if props != NO_PROPS:
+                wire["event_properties"] = Fragment(props)
             if user_props:
                 wire["user_properties"] = user_props
             return dumps(wire)
         if kind == IDENTIFY:
             wire = self._base(event, "$identify", event.insert_id)
-            ops = identify_operations(event.properties, user_props)
+            if user_props:
+                ops = identify_operations(event.properties, user_props)
+            else:
+                ops = {"$set": Fragment(props)} if props != NO_PROPS else {}
             if ops:
                 wire["user_properties"] = ops
             return dumps(wire)
@@ -275,13 +280,13 @@ class Amplitude:
             wire["groups"] = groups
             if user_props:
                 wire["user_properties"] = identify_operations({}, user_props)
-            if not event.properties:
+            if props == NO_PROPS:
                 return dumps(wire)
             group_wire = self._base(
                 event, "$groupidentify", event.insert_id + GROUP_IDENTIFY_ID_SUFFIX
             )
             group_wire["groups"] = groups
-            group_wire["group_properties"] = {"$set": event.properties}
+            group_wire["group_properties"] = {"$set": Fragment(props)}
             return dumps(wire) + b"," + dumps(group_wire)
         if kind == ALIAS:
             raise UnsupportedEvent(ALIAS_UNSUPPORTED)
@@ -352,7 +357,7 @@ class Amplitude:
         call with traits, else 1); the server's indexes count wire events."""
         if event.kind == ALIAS:
             return 0
-        if event.kind == GROUP and event.properties:
+        if event.kind == GROUP and event.props != NO_PROPS:
             return 2
         return 1
 

@@ -23,6 +23,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from ._amplitude import Amplitude, PlanMeta
 from ._config import (
     AmplitudeOptions,
@@ -34,7 +36,7 @@ from ._config import (
     context_to_dict,
 )
 from ._custom import AdapterCaller
-from ._event import ALIAS, GROUP, IDENTIFY, TRACK, Event, new_id
+from ._event import ALIAS, GROUP, IDENTIFY, NO_PROPS, TRACK, Event, new_id
 from ._exceptions import ClientClosedError, NotLoadedError, PropertyError, ValidationError
 from ._home import Home, LoopThread, run_blocking
 from ._lane import AdapterLane, HttpLane, Lane, Losses, Sleep
@@ -110,7 +112,6 @@ class Client:
         self._final: DeliveryReport | None = None
         self._space_signal = threading.Event()
         self._spool: Spool | None = None
-        self._release = False
         self._spool_wait = False
         _CLIENTS.add(self)
 
@@ -151,10 +152,6 @@ class Client:
         self._lanes = lanes
         if delivery.spool_path is not None and lanes:
             self._open_spool(delivery.spool_path, delivery)
-        # the spool and adapters read properties after the lanes have encoded them
-        self._release = self._spool is None and all(isinstance(x, HttpLane) for x in lanes)
-        for lane in lanes:
-            lane.release_after_encode = self._release
         self._state = State.RUNNING
         _install_process_hooks()
         if self._spool is not None and self._spool.leftovers:
@@ -254,6 +251,36 @@ class Client:
             self._invalid(item, errors, force_log=not self._validate)
         return props
 
+    def _encode(self, item: str, props: dict[str, Any]) -> bytes:
+        """The event's snapshot: its properties as JSON, encoded once, here in the call."""
+        if not props:
+            return NO_PROPS
+        try:
+            encoded = orjson.dumps(props)
+        except TypeError:
+            encoded = self._encode_slowly(item, props)
+        # orjson hands back its 4 KB working buffer; a queued event keeps an exact copy
+        return bytes(memoryview(encoded))
+
+    def _encode_slowly(self, item: str, props: dict[str, Any]) -> bytes:
+        # what normalize lets through but orjson refuses: non-string keys at the top
+        # (sent as strings), integers beyond 64 bits (a validation error, sent as null)
+        try:
+            return orjson.dumps(props, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            pass
+        errors: list[PropertyError] = []
+        kept: dict[str, Any] = {}
+        for key, value in props.items():
+            try:
+                orjson.dumps(value)
+                kept[str(key)] = value
+            except TypeError as exc:
+                errors.append(PropertyError(f"$.{key}", "serializable", str(exc)))
+                kept[str(key)] = None
+        self._invalid(item, errors)
+        return orjson.dumps(kept)
+
     def _invalid(self, item: str, errors: list[PropertyError], force_log: bool = False) -> None:
         seen: set[tuple[str, str]] = set()
         unique = []
@@ -287,7 +314,7 @@ class Client:
         kind: str,
         name: str,
         user_id: str | None,
-        properties: dict[str, Any],
+        props: bytes,
         event_options: EventOptions | None,
         group_id: str | None = None,
         previous_id: str | None = None,
@@ -297,7 +324,7 @@ class Client:
                 kind,
                 name,
                 user_id,
-                properties,
+                props,
                 time.time_ns() // 1_000_000,
                 new_id(),
                 None,
@@ -315,7 +342,7 @@ class Client:
             kind,
             name,
             user_id,
-            properties,
+            props,
             time_ms,
             event_options.insert_id or new_id(),
             event_options,
@@ -336,7 +363,7 @@ class Client:
         context = self._context
         if context:
             props = {**context, **props}
-        return self._event(TRACK, name, user_id, props, event_options)
+        return self._event(TRACK, name, user_id, self._encode(name, props), event_options)
 
     def make_identify(
         self,
@@ -347,7 +374,8 @@ class Client:
         if not self._accepting():
             return None
         props = self._prepare(self._identify, "identify", traits)
-        return self._event(IDENTIFY, "identify", user_id, props, event_options)
+        encoded = self._encode("identify", props)
+        return self._event(IDENTIFY, "identify", user_id, encoded, event_options)
 
     def make_group(
         self,
@@ -358,7 +386,7 @@ class Client:
     ) -> Event | None:
         if not self._accepting():
             return None
-        props = self._prepare(self._group, "group", traits)
+        props = self._encode("group", self._prepare(self._group, "group", traits))
         return self._event(GROUP, "group", user_id, props, event_options, group_id=group_id)
 
     def make_alias(
@@ -366,7 +394,9 @@ class Client:
     ) -> Event | None:
         if not self._accepting():
             return None
-        return self._event(ALIAS, "alias", user_id, {}, event_options, previous_id=previous_id)
+        return self._event(
+            ALIAS, "alias", user_id, NO_PROPS, event_options, previous_id=previous_id
+        )
 
     # --- async API -------------------------------------------------------------------------
 
@@ -572,10 +602,7 @@ class Client:
         """On the home loop: give the event a sequence number and queue it per lane."""
         self._seq += 1
         event.seq = self._seq
-        lanes = self._lanes
-        if self._release:
-            event.remaining = len(lanes)  # lanes yet to encode it (see _lane._encoded)
-        for lane in lanes:
+        for lane in self._lanes:
             lane.put(event)
 
     def _notify_progress(self) -> None:

@@ -10,6 +10,8 @@ import itertools
 import os
 from typing import Any, Final
 
+import orjson
+
 from ._config import EventOptions
 
 TRACK: Final = "track"
@@ -17,12 +19,19 @@ IDENTIFY: Final = "identify"
 GROUP: Final = "group"
 ALIAS: Final = "alias"
 
+#: ``props`` of a call without properties
+NO_PROPS: Final = b"{}"
+
 
 class Event:
     """One call to ``track`` / ``identify`` / ``group`` / ``alias``, enriched and ready to send.
 
-    ``properties`` are event properties for ``track`` (context merged in) and traits for
-    ``identify`` / ``group``. ``insert_id`` is fixed here and reused on every retry.
+    ``props`` is the JSON of the event properties for ``track`` (context merged in) and of
+    the traits for ``identify`` / ``group``: encoded once, in the call, right after
+    validation. That is the event's snapshot (a caller may reuse or change its dict at
+    once) and what the destinations splice into their wire JSON (``orjson.Fragment``),
+    so a queued event holds bytes, not a tree of objects. ``insert_id`` is fixed here and
+    reused on every retry.
     """
 
     __slots__ = (
@@ -32,7 +41,7 @@ class Event:
         "name",
         "options",
         "previous_id",
-        "properties",
+        "props",
         "remaining",
         "seq",
         "time_ms",
@@ -44,7 +53,7 @@ class Event:
         kind: str,
         name: str,
         user_id: str | None,
-        properties: dict[str, Any],
+        props: bytes,
         time_ms: int,
         insert_id: str,
         options: EventOptions | None = None,
@@ -54,7 +63,7 @@ class Event:
         self.kind = kind
         self.name = name
         self.user_id = user_id
-        self.properties = properties
+        self.props = props
         self.time_ms = time_ms
         self.insert_id = insert_id
         self.options = options
@@ -62,6 +71,12 @@ class Event:
         self.previous_id = previous_id
         self.seq = 0
         self.remaining = 0  # lanes still holding it (only tracked with a spool)
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        """The properties (or traits) as a fresh dict, for adapters and the spool."""
+        result: dict[str, Any] = orjson.loads(self.props)
+        return result
 
     def __repr__(self) -> str:
         return f"Event({self.kind}, {self.name!r}, user_id={self.user_id!r}, id={self.insert_id})"

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import DeliveryOptions
 from ._destination import Action, HttpDestination, ResponseInfo, UnsupportedEvent, Verdict
-from ._event import GROUP, Event
+from ._event import Event
 from ._logger import ItlyLogger, RateLimitedLog
 from ._retry import backoff_delay, describe_error, retry_allowed
 from ._stats import Rejection, RejectionLog, Tally
@@ -105,9 +105,6 @@ class Lane:
     max_bytes: int | None = None
     #: batches in flight at once; adapters get one, so their calls keep their order
     concurrency = 1
-    #: set by the client when every lane works from encoded bytes and nothing else reads
-    #: an event's properties later (no spool, no adapter): see ``_encoded``
-    release_after_encode = False
 
     def __init__(
         self,
@@ -367,8 +364,6 @@ class Lane:
                 batch.append(item_or_none)
                 self.inflight_count += 1
                 size += len(data) + 1
-                if self.release_after_encode:
-                    _encoded(item_or_none.event)
             if fresh:
                 self.fresh_since = now
         if not batch:
@@ -537,19 +532,6 @@ class Lane:
 
 def _nothing() -> None:
     return None
-
-
-#: what an event's properties become once every lane has its bytes
-RELEASED: dict[str, Any] = {}
-
-
-def _encoded(event: Event) -> None:
-    """One more lane has encoded ``event``; once all have (``remaining`` counts them), its
-    properties dict is let go: a retried event then costs its bytes, not bytes and dict.
-    Group calls keep theirs, whose presence decides how many wire events they make."""
-    event.remaining -= 1
-    if event.remaining == 0 and event.kind != GROUP:
-        event.properties = RELEASED
 
 
 class HttpLane(Lane):

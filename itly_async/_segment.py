@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
+from orjson import Fragment
+
 from ._amplitude import dumps
 from ._config import DEFAULT_MAX_SERVER_WAIT, SegmentOptions
 from ._destination import DELIVERED, Action, ResponseInfo, UnsupportedEvent, Verdict
@@ -161,12 +163,12 @@ class Segment:
             message["anonymousId"] = opts.device_id
         if kind == TRACK:
             message["event"] = event.name
-            message["properties"] = event.properties
+            message["properties"] = Fragment(event.props)
         elif kind == IDENTIFY:
-            message["traits"] = event.properties
+            message["traits"] = Fragment(event.props)
         elif kind == GROUP:
             message["groupId"] = event.group_id
-            message["traits"] = event.properties
+            message["traits"] = Fragment(event.props)
         elif kind == ALIAS:
             message["previousId"] = event.previous_id
         else:

@@ -370,11 +370,11 @@ async def test_a_reused_properties_dict_does_not_change_what_was_tracked(
     assert [m["properties"] for m in seg] == expected
 
 
-async def test_resent_events_carry_their_properties_after_every_lane_encoded_them(
+async def test_resent_events_carry_all_their_properties(
     collector: Collector, make_client: Callable[..., Client]
 ) -> None:
-    """Once all lanes hold an event's bytes its properties dict is let go (memory during
-    outages); every resend must still be the full event, group calls included."""
+    """Events hold their properties as JSON bytes spliced into each destination's wire
+    JSON; every resend must still be the full event, group calls included."""
     collector.fail(503, times=4)
     client = make_client(segment=True)
     for i in range(20):
@@ -408,7 +408,7 @@ async def test_a_400_after_a_resend_still_names_the_right_event_behind_a_group_c
     collector: Collector, make_client: Callable[..., Client]
 ) -> None:
     """A group call with traits is two wire events; the 400's indexes count wire events,
-    also on a resend, after the lane has encoded (and let go of) what it could."""
+    also on a resend."""
     invalid = {
         "code": 400,
         "error": "Request contains invalid fields",

@@ -182,6 +182,27 @@ async def test_unserializable_values_in_production_are_sent_as_null_and_logged(
     await client.shutdown(timeout=5)
 
 
+async def test_values_orjson_cannot_write_are_caught_in_the_call(collector: Collector) -> None:
+    """Integers beyond 64 bits: a validation error where it is raised, null where it is
+    logged; non-string keys are sent as strings (as the converting path does)."""
+    client = plan_client(collector)
+    with pytest.raises(ValidationError) as info:
+        await client.track("user-0001", "Unplanned", {"big": 2**70, "ok": 1})
+    assert [(e.path, e.rule) for e in info.value.errors] == [("$.big", "serializable")]
+    await client.shutdown(timeout=5)
+
+    logger = ListLogger()
+    client = plan_client(collector, logger=logger, environment=Environment.PRODUCTION)
+    await client.track("user-0001", "Unplanned", {"big": 2**70, "ok": 1})
+    await client.track("user-0001", "Unplanned", {7: "seven"})
+    await client.flush(timeout=10)
+    first, second = collector.amplitude_events()
+    assert first["event_properties"] == {"app": "tests", "big": None, "ok": 1}
+    assert second["event_properties"] == {"app": "tests", "7": "seven"}
+    assert "$.big" in logger.text()
+    await client.shutdown(timeout=5)
+
+
 def test_context_is_validated_at_load(collector: Collector) -> None:
     client = Client()
     with pytest.raises(ValidationError) as info:
