@@ -61,6 +61,8 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
+_RUNNING = State.RUNNING
+
 _CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
 
 
@@ -357,12 +359,21 @@ class Client:
         properties: Mapping[str, Any] | None,
         event_options: EventOptions | None,
     ) -> Event | None:
-        if not self._accepting():
+        if self._state is not _RUNNING and not self._accepting():
             return None
         props = self._prepare(self._validators.get(name), name, properties)
         context = self._context
         if context:
             props = {**context, **props}
+        if event_options is None:  # the common case, inlined: this is the hot path
+            return Event(
+                TRACK,
+                name,
+                user_id,
+                self._encode(name, props),
+                time.time_ns() // 1_000_000,
+                new_id(),
+            )
         return self._event(TRACK, name, user_id, self._encode(name, props), event_options)
 
     def make_identify(
