@@ -31,7 +31,7 @@ import attrs
 import fastjsonschema
 import jinja2
 
-from itly_async._fastcheck import check_source
+from itly_async._fastcheck import PRELUDE, check_source
 
 from . import _compile, _names, _pytypes
 from ._model import Item, Property, TrackingPlan
@@ -742,6 +742,10 @@ def _destinations_class(src: Source) -> str:
 
 #: the fields of an item's entry in _validators, in order
 _SCHEMA_ARGS = ("schema", "validate", "check")
+#: the pre-checks' prelude is embedded as is, but for the import the template has already
+_TYPING_IMPORT = "from typing import Any\n"
+assert PRELUDE.startswith(_TYPING_IMPORT)
+_PRELUDE_FUNCTIONS = ("_ready",)
 
 
 def _render_client(env: jinja2.Environment, src: Source, ctx: Mapping[str, Any]) -> str:
@@ -759,7 +763,10 @@ def _render_client(env: jinja2.Environment, src: Source, ctx: Mapping[str, Any])
         k: Code(
             bracketed(
                 f"{k}=Schema(",
-                [f"{arg}=_validators.{k.upper()}[{i}]" for i, arg in enumerate(_SCHEMA_ARGS)],
+                [
+                    *(f"{arg}=_validators.{k.upper()}[{i}]" for i, arg in enumerate(_SCHEMA_ARGS)),
+                    "check_ready=True",
+                ],
                 ",",
                 INDENT,
             )
@@ -795,18 +802,30 @@ def _render_client(env: jinja2.Environment, src: Source, ctx: Mapping[str, Any])
 def _render_validators(env: jinja2.Environment, src: Source, ctx: Mapping[str, Any]) -> str:
     keys = {key: (kind if kind else f"e{i}") for i, (key, kind) in enumerate(_validator_keys(src))}
     schemas = [(keys[key], item.json_schema()) for key, item in src.items()]
-    code = _compile.compile_items(schemas) if schemas else ""
-    # the sound pre-checks (itly_async._fastcheck): a schema they cannot prove gets None
+    # the sound pre-checks (itly_async._fastcheck): a schema they cannot prove gets None.
+    # A property they cannot model is checked by a validator of its own (a delegate),
+    # compiled with the items' in the one fastjsonschema pass below.
     checks: dict[str, str] = {}
-    check_code = ["_MISSING = object()"]
+    check_code = [PRELUDE.removeprefix(_TYPING_IMPORT).strip()]
+    delegates: list[tuple[str, Mapping[str, Any]]] = []
     for key, schema in schemas:
-        source = check_source(schema, f"check_{key}")
+        mine: list[tuple[str, Mapping[str, Any]]] = []
+
+        def delegate(subschema: Mapping[str, Any], key: str = key, mine: list[Any] = mine) -> str:
+            name = f"{key}_d{len(mine) + 1}"
+            mine.append((name, subschema))
+            return _compile.function_name(name)
+
+        source = check_source(schema, f"check_{key}", delegate)
         if source is not None:
             checks[key] = f"check_{key}"
             check_code.append(source.strip())
+            # a delegate of a part that was later handed over whole is never called
+            delegates += [(n, sub) for n, sub in mine if _compile.function_name(n) in source]
+    code = _compile.compile_items([*schemas, *delegates]) if schemas else ""
     if checks:
         prechecks = "\n\n".join(check_code)
-        _compile.audit(prechecks, expected=set(checks.values()))
+        _compile.audit(prechecks, expected={*checks.values(), *_PRELUDE_FUNCTIONS})
         code = f"{code}\n\n{prechecks}"
 
     def entry(key: str, schema: Mapping[str, Any]) -> str:

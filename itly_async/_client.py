@@ -243,11 +243,18 @@ class Client:
             if self._validate and validator is not None and not validator.check(props):
                 self._invalid(item, validator.explain(props))
             return props
-        props, errors = normalize(properties)
         if self._validate and validator is not None:
-            if errors or not validator.check(props):
+            proof = validator.proves_ready
+            if proof is not None and type(properties) is dict and proof(properties):
+                return properties  # valid, and JSON as it is: nothing to convert
+            props, errors = normalize(properties)
+            # the pre-check already failed on these very values; converted ones get a try
+            retry = proof is None or props is not properties
+            if errors or not validator.check(props, pre_check=retry):
                 self._invalid(item, [*errors, *validator.explain(props)])
-        elif errors:
+            return props
+        props, errors = normalize(properties)
+        if errors:
             # no schema, or validation off: such values still cannot be sent. Validation
             # off means log (and send null); otherwise the environment's rule applies.
             self._invalid(item, errors, force_log=not self._validate)

@@ -32,12 +32,15 @@ class Schema:
     lets the runtime explain *every* failing property once a call has failed; ``check``
     is an optional sound pre-check (``_fastcheck.check_source``) that proves the common
     case valid in a fraction of the time, deferring to ``validate`` when it cannot.
-    Generated packages give all three, precompiled.
+    ``check_ready`` says that ``check`` also proves the data JSON as it is (what
+    ``check_source`` writes): a call whose properties pass it skips their conversion.
+    Generated packages give all of them, precompiled.
     """
 
     schema: Mapping[str, Any] | None = None
     validate: Callable[[Any], Any] | None = None
     check: Callable[[Any], bool] | None = None
+    check_ready: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.schema is None and self.validate is None:

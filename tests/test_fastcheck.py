@@ -1,4 +1,5 @@
-"""The fast pre-check is sound: whatever it accepts, fastjsonschema accepts too."""
+"""The fast pre-check is sound: whatever it accepts, fastjsonschema accepts too, and it is
+JSON as it is (nothing for ``normalize`` to convert)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from itly_async._fastcheck import check_source, compile_check
+from itly_async._fastcheck import check_source, compile_check, json_ready
+from itly_async._validation import compile_schema, normalize
 
 SCALARS = st.one_of(
     st.none(),
@@ -18,8 +20,17 @@ SCALARS = st.one_of(
     st.floats(-5, 5, allow_nan=False),
     st.text(max_size=4),
 )
+#: what callers pass besides JSON: values to convert (or refuse), NaN, tuples
+ODD = st.one_of(
+    st.just(float("nan")),
+    st.just(float("inf")),
+    st.tuples(st.text(max_size=2)),
+    st.just(object()),
+    st.dates(),
+    st.sets(st.integers(0, 3), max_size=2),
+)
 JSON = st.recursive(
-    SCALARS,
+    SCALARS | ODD,
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
     ),
@@ -45,6 +56,15 @@ def schemas(draw: st.DrawFn, depth: int = 0) -> dict[str, Any]:
             schema[key] = draw(st.integers(0, 3))
     if depth < 2 and draw(st.integers(0, 3)) == 0:
         schema["items"] = draw(schemas(depth + 1))
+    # keywords the pre-check does not model: a delegate checks such a property
+    if draw(st.integers(0, 5)) == 0:
+        schema["pattern"] = draw(st.sampled_from(["^a", "b$", "^[a-c]*$", "x|y"]))
+    if draw(st.integers(0, 6)) == 0:
+        schema["format"] = draw(st.sampled_from(["date", "email", "uuid", "ipv4"]))
+    if draw(st.integers(0, 6)) == 0:
+        schema["uniqueItems"] = True
+    if depth > 0 and draw(st.integers(0, 8)) == 0:
+        schema["anyOf"] = [{"type": "string"}, {"type": "integer", "minimum": 0}]
     if depth < 2 and draw(st.integers(0, 2)) == 0:
         names = draw(st.lists(st.text(max_size=3), max_size=3, unique=True))
         schema["properties"] = {n: draw(schemas(depth + 1)) for n in names}
@@ -58,13 +78,16 @@ def schemas(draw: st.DrawFn, depth: int = 0) -> dict[str, Any]:
 def test_whatever_the_pre_check_accepts_fastjsonschema_accepts(
     schema: dict[str, Any], data: list[Any]
 ) -> None:
-    check = compile_check(schema)
-    if check is None:
-        return
-    validate = fastjsonschema.compile(schema)
-    for value in data:
-        if check(value):
-            validate(value)  # raises if the pre-check was unsound
+    validate = compile_schema(schema)
+    for check in (compile_check(schema), compile_check(schema, compile_schema)):
+        if check is None:
+            continue
+        for value in data:
+            if check(value):
+                validate(value)  # raises if the pre-check was unsound
+                assert json_ready(value)
+                if isinstance(value, dict):
+                    assert normalize(value) == (value, [])
 
 
 EVENT = {
@@ -157,6 +180,58 @@ def test_regressions_found_by_reading_the_guards(schema: dict[str, Any], value: 
 )
 def test_keywords_it_does_not_model_give_no_pre_check(schema: dict[str, Any]) -> None:
     assert compile_check(schema) is None
+    # at the top level not even with a delegate: it would only be fastjsonschema again
+    assert compile_check(schema, compile_schema) is None
+
+
+ORDER = {
+    "type": "object",
+    "properties": {
+        "orderId": {"type": "string", "pattern": "^ord_[0-9a-z]{8}$"},
+        "placed": {"type": "string", "format": "date"},
+        "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        "price": {"anyOf": [{"type": "integer"}, {"type": "number", "minimum": 0}]},
+        "total": {"type": "number", "minimum": 0},
+    },
+    "required": ["orderId", "total"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("data", "accepted"),
+    [
+        ({"orderId": "ord_0123abcd", "total": 1.5}, True),
+        ({"orderId": "ord_0123abcd", "total": 1, "placed": "2026-12-04"}, True),
+        ({"orderId": "ord_0123abcd", "total": 1, "tags": ["a", "b"], "price": 2}, True),
+        ({"orderId": "ord_0123abcd\n", "total": 1}, False),  # $ is the end, not a newline
+        ({"orderId": "ORD_0123abcd", "total": 1}, False),
+        ({"orderId": "ord_0123abcd", "total": 1, "placed": "2026-13-01"}, False),
+        ({"orderId": "ord_0123abcd", "total": 1, "tags": ["a", "a"]}, False),
+        ({"orderId": "ord_0123abcd", "total": 1, "price": -1.5}, False),
+        ({"orderId": "ord_0123abcd", "total": float("nan")}, False),  # cannot be sent
+    ],
+)
+def test_a_property_it_does_not_model_is_checked_by_a_delegate(
+    data: dict[str, Any], accepted: bool
+) -> None:
+    check = compile_check(ORDER, compile_schema)
+    assert check is not None
+    assert check(data) is accepted
+
+
+def test_the_pre_check_proves_values_ready_to_send() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"free": {}, "described": {"description": "anything"}, "n": {"minimum": 0}},
+        "additionalProperties": True,
+    }
+    check = compile_check(schema, compile_schema)
+    assert check is not None
+    assert check({"free": [1, {"a": "b"}], "described": None, "n": 3, "extra": "x"}) is True
+    for unsendable in (object(), float("nan"), (1, 2), {1: "non-string key"}):
+        assert check({"free": unsendable}) is False
+        assert check({"extra": unsendable}) is False
 
 
 def test_hostile_names_stay_inside_string_literals() -> None:

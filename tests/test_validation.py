@@ -244,3 +244,63 @@ def test_precompiled_validator_without_schema_still_explains() -> None:
         event = client.make_track("user-0001", "E", {"n": "x"}, None)
     assert event is None
     assert info.value.errors[0].path == "$.n"
+
+
+async def test_planned_values_that_need_converting_are_converted_then_validated(
+    collector: Collector,
+) -> None:
+    """The pre-check cannot prove a datetime valid (it is not JSON yet): the call converts
+    it, and the plan's rules then apply to the ISO string."""
+    client = plan_client(collector)
+    when = dt.datetime(2026, 12, 4, 9, 30, tzinfo=dt.UTC)
+    await client.track("user-0001", "Process Started", {"available_processors": 2, "when": when})
+    with pytest.raises(ValidationError) as info:
+        await client.track(
+            "user-0001", "Process Started", {"available_processors": 2, "when": dt.date(2026, 1, 1)}
+        )
+    assert [(e.path, e.rule) for e in info.value.errors] == [("$.when", "format")]
+    await client.flush(timeout=10)
+    (event,) = collector.amplitude_events()
+    assert event["event_properties"]["when"] == "2026-12-04T09:30:00+00:00"
+    await client.shutdown(timeout=5)
+
+
+async def test_validation_never_changes_the_callers_dict(collector: Collector) -> None:
+    """fastjsonschema fills in ``default`` values unless told not to; a schema given as a
+    dict is compiled so that it never does, on the passing and the failing path alike."""
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string", "default": "filled"}, "b": {"type": "integer"}},
+        "required": ["b"],
+        "additionalProperties": False,
+    }
+    client = Client()
+    client.load(
+        Options(
+            destinations={
+                "amplitude": AmplitudeOptions(api_key=AMP_KEY, server_url=collector.amplitude_url)
+            },
+        ),
+        plan=Plan(events={"E": Schema(schema=schema)}),
+    )
+    valid = {"b": 1}
+    invalid = {"b": 1, "x": 2}
+    await client.track("user-0001", "E", valid)
+    with pytest.raises(ValidationError):
+        await client.track("user-0001", "E", invalid)
+    assert valid == {"b": 1}
+    assert invalid == {"b": 1, "x": 2}
+    await client.flush(timeout=10)
+    (event,) = collector.amplitude_events()
+    assert event["event_properties"] == {"b": 1}
+    await client.shutdown(timeout=5)
+
+
+def test_schemas_compiled_at_load_check_the_formats_generated_packages_check() -> None:
+    schema = {"type": "object", "properties": {"id": {"type": "string", "format": "uuid"}}}
+    client = Client()
+    client.load(Options(), plan=Plan(events={"E": Schema(schema=schema)}))
+    assert client.make_track("user-0001", "E", {"id": str(uuid.UUID(int=7))}, None) is not None
+    with pytest.raises(ValidationError) as info:
+        client.make_track("user-0001", "E", {"id": "not-a-uuid"}, None)
+    assert [(e.path, e.rule) for e in info.value.errors] == [("$.id", "format")]

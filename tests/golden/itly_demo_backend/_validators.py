@@ -19,11 +19,75 @@ from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException
 REGEX_PATTERNS = {
     'date_re_pattern': re.compile('^(?:\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))|(?:\\d\\d(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)\\Z'),
     '^ord_[0-9a-z]{8}$': re.compile('^ord_[0-9a-z]{8}\\Z'),
-    'email_re_pattern': re.compile('^(?!.*\\.\\..*@)[^@.][^@]*(?<!\\.)@[^@]+\\.[^@]+\\Z'),
-    'date-time_re_pattern': re.compile('^(?:\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))|(?:\\d\\d(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)(t|T)(?:[01]\\d|2[0-3]):[0-5]\\d:(?:[0-5]\\d|60)(?:\\.\\d+)?(?:[+-](?:[01]\\d|2[0-3]):[0-5]\\d|[+-](?:[01]\\d|2[0-3])[0-5]\\d|z|Z)\\Z')
+    'date-time_re_pattern': re.compile('^(?:\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))|(?:\\d\\d(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)(t|T)(?:[01]\\d|2[0-3]):[0-5]\\d:(?:[0-5]\\d|60)(?:\\.\\d+)?(?:[+-](?:[01]\\d|2[0-3]):[0-5]\\d|[+-](?:[01]\\d|2[0-3])[0-5]\\d|z|Z)\\Z'),
+    'email_re_pattern': re.compile('^(?!.*\\.\\..*@)[^@.][^@]*(?<!\\.)@[^@]+\\.[^@]+\\Z')
 }
 
 NoneType = type(None)
+
+def validate___definitions_e15_d1(data, custom_formats={}, name_prefix=None):
+    if not isinstance(data, (list, tuple)):
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be array")
+    data_is_list = isinstance(data, (list, tuple))
+    if data_is_list:
+        data_len = len(data)
+        if data_len > 20:
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain less than or equal to 20 items")
+        def fn(var): return frozenset(dict((k, fn(v)) for k, v in var.items()).items()) if hasattr(var, "items") else tuple(fn(v) for v in var) if isinstance(var, (dict, list)) else (bool, var) if isinstance(var, bool) else var
+        if data_len > len(set(fn(data_x) for data_x in data)):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must contain unique items")
+        for data_x, data_item in enumerate(data):
+            if not isinstance(data_item, (str)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + "[{data_x}]".format(**locals()) + " must be string")
+    return data
+
+def validate___definitions_e11_d2(data, custom_formats={}, name_prefix=None):
+    if not isinstance(data, (str)):
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
+    if isinstance(data, str):
+        if not REGEX_PATTERNS["date_re_pattern"].match(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be date")
+    return data
+
+def validate___definitions_e11_d1(data, custom_formats={}, name_prefix=None):
+    if not isinstance(data, (str)):
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
+    if isinstance(data, str):
+        if not REGEX_PATTERNS["date_re_pattern"].match(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be date")
+    return data
+
+def validate___definitions_e8_d1(data, custom_formats={}, name_prefix=None):
+    if not isinstance(data, (str)):
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
+    if isinstance(data, str):
+        if not REGEX_PATTERNS['^ord_[0-9a-z]{8}$'].search(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^ord_[0-9a-z]{8}$")
+    return data
+
+def validate___definitions_e7_d1(data, custom_formats={}, name_prefix=None):
+    if not isinstance(data, (str)):
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
+    if isinstance(data, str):
+        if not REGEX_PATTERNS['^ord_[0-9a-z]{8}$'].search(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^ord_[0-9a-z]{8}$")
+    return data
+
+def validate___definitions_identify_d2(data, custom_formats={}, name_prefix=None):
+    if not isinstance(data, (str)):
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
+    if isinstance(data, str):
+        if not REGEX_PATTERNS["date-time_re_pattern"].match(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be date-time")
+    return data
+
+def validate___definitions_identify_d1(data, custom_formats={}, name_prefix=None):
+    if not isinstance(data, (str)):
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
+    if isinstance(data, str):
+        if not REGEX_PATTERNS["email_re_pattern"].match(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must be email")
+    return data
 
 def validate___definitions_e15(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
@@ -657,6 +721,27 @@ def validate___definitions_context(data, custom_formats={}, name_prefix=None):
     return data
 
 _MISSING = object()
+_JSON_SCALARS = frozenset((str, int, bool, type(None)))
+
+
+def _ready(value: Any) -> bool:
+    cls = type(value)
+    if cls in _JSON_SCALARS:
+        return True
+    if cls is float:
+        return bool(value - value == 0.0)  # False for NaN and the infinities
+    # loops, not all(<generator>): measured about twice as fast on short lists
+    if cls is list:
+        for item in value:
+            if not _ready(item):
+                return False
+        return True
+    if cls is dict:
+        for key, item in value.items():
+            if type(key) is not str or not _ready(item):
+                return False
+        return True
+    return False
 
 _check_context_c1 = frozenset(('app_version', ))
 _check_context_c2 = frozenset(('app_version', 'environment', 'platform', 'region', ))
@@ -683,6 +768,41 @@ def check_context(data: Any) -> bool:
     v7 = data.get('platform', _MISSING)
     if v7 is not _MISSING:
         if not (((type(v7) is str and v7 in _check_context_c8))):
+            return False
+    return True
+
+_check_identify_c1 = frozenset(('email', ))
+_check_identify_c2 = frozenset(('created_at', 'email', 'name', 'plan', ))
+_check_identify_c6 = frozenset(('free', 'pro', 'team', ))
+
+
+def check_identify(data: Any) -> bool:
+    if not ((type(data) is dict)):
+        return False
+    if not (_check_identify_c1 <= data.keys() and data.keys() <= _check_identify_c2):
+        return False
+    v3 = data['email']
+    if not (type(v3) is str):
+        return False
+    try:
+        validate___definitions_identify_d1(v3)
+    except Exception:
+        return False
+    v4 = data.get('name', _MISSING)
+    if v4 is not _MISSING:
+        if not ((type(v4) is str) and (len(v4) <= 200)):
+            return False
+    v5 = data.get('plan', _MISSING)
+    if v5 is not _MISSING:
+        if not (((type(v5) is str and v5 in _check_identify_c6))):
+            return False
+    v7 = data.get('created_at', _MISSING)
+    if v7 is not _MISSING:
+        if not (type(v7) is str):
+            return False
+        try:
+            validate___definitions_identify_d2(v7)
+        except Exception:
             return False
     return True
 
@@ -728,7 +848,7 @@ def check_e3(data: Any) -> bool:
         return False
     v7 = data.get('referrer', _MISSING)
     if v7 is not _MISSING:
-        if not ((type(v7) is str or v7 is None)):
+        if not ((v7 is None or type(v7) is str)):
             return False
     v8 = data.get('marketing opt-in', _MISSING)
     if v8 is not _MISSING:
@@ -788,6 +908,89 @@ def check_e6(data: Any) -> bool:
         return False
     return True
 
+_check_e7_c1 = frozenset(('currency', 'items', 'orderId', 'total', ))
+_check_e7_c2 = frozenset(('coupon', 'currency', 'items', 'orderId', 'total', ))
+_check_e7_c6 = frozenset(('quantity', 'sku', ))
+_check_e7_c11 = frozenset(('EUR', 'USD', 'GBP', ))
+
+
+def check_e7(data: Any) -> bool:
+    if not ((type(data) is dict)):
+        return False
+    if not (_check_e7_c1 <= data.keys() and data.keys() <= _check_e7_c2):
+        return False
+    v3 = data['orderId']
+    if not (type(v3) is str):
+        return False
+    try:
+        validate___definitions_e7_d1(v3)
+    except Exception:
+        return False
+    v4 = data['items']
+    if not ((type(v4) is list) and (len(v4) >= 1)):
+        return False
+    for v5 in v4:
+        if not ((type(v5) is dict)):
+            return False
+        if not (_check_e7_c6 <= v5.keys()):
+            return False
+        v7 = v5['sku']
+        if not ((type(v7) is str)):
+            return False
+        v8 = v5['quantity']
+        if not ((type(v8) is int) and (v8 >= 1)):
+            return False
+        v9 = v5.get('unit price', _MISSING)
+        if v9 is not _MISSING:
+            if not (((type(v9) is int or (type(v9) is float and v9 - v9 == 0.0))) and (v9 >= 0)):
+                return False
+        if not (_ready(v5)):
+            return False
+    v10 = data['currency']
+    if not (((type(v10) is str and v10 in _check_e7_c11))):
+        return False
+    v12 = data['total']
+    if not (((type(v12) is int or (type(v12) is float and v12 - v12 == 0.0))) and (v12 >= 0)):
+        return False
+    v13 = data.get('coupon', _MISSING)
+    if v13 is not _MISSING:
+        if not ((v13 is None or type(v13) is str) and (type(v13) is not str or len(v13) <= 32)):
+            return False
+    return True
+
+_check_e8_c1 = frozenset(('currency', 'orderId', 'payment method', 'total', ))
+_check_e8_c2 = frozenset(('currency', 'first order', 'orderId', 'payment method', 'total', ))
+_check_e8_c6 = frozenset(('EUR', 'USD', 'GBP', ))
+_check_e8_c8 = frozenset(('card', 'paypal', 'invoice', ))
+
+
+def check_e8(data: Any) -> bool:
+    if not ((type(data) is dict)):
+        return False
+    if not (_check_e8_c1 <= data.keys() and data.keys() <= _check_e8_c2):
+        return False
+    v3 = data['orderId']
+    if not (type(v3) is str):
+        return False
+    try:
+        validate___definitions_e8_d1(v3)
+    except Exception:
+        return False
+    v4 = data['total']
+    if not (((type(v4) is int or (type(v4) is float and v4 - v4 == 0.0))) and (v4 >= 0)):
+        return False
+    v5 = data['currency']
+    if not (((type(v5) is str and v5 in _check_e8_c6))):
+        return False
+    v7 = data['payment method']
+    if not (((type(v7) is str and v7 in _check_e8_c8))):
+        return False
+    v9 = data.get('first order', _MISSING)
+    if v9 is not _MISSING:
+        if not ((type(v9) is bool)):
+            return False
+    return True
+
 _check_e9_c1 = frozenset(('amount', 'orderId', ))
 _check_e9_c2 = frozenset(('amount', 'orderId', 'reason', ))
 
@@ -801,7 +1004,7 @@ def check_e9(data: Any) -> bool:
     if not ((type(v3) is str)):
         return False
     v4 = data['amount']
-    if not (((type(v4) is int or type(v4) is float)) and (v4 > 0)):
+    if not (((type(v4) is int or (type(v4) is float and v4 - v4 == 0.0))) and (v4 > 0)):
         return False
     v5 = data.get('reason', _MISSING)
     if v5 is not _MISSING:
@@ -835,6 +1038,51 @@ def check_e10(data: Any) -> bool:
             return False
     return True
 
+_check_e11_c1 = frozenset(('format', 'rows', ))
+_check_e11_c2 = frozenset(('filters', 'format', 'rows', ))
+_check_e11_c4 = frozenset(('csv', 'xlsx', 'pdf', ))
+_check_e11_c7 = frozenset(('date_from', 'date_to', ))
+
+
+def check_e11(data: Any) -> bool:
+    if not ((type(data) is dict)):
+        return False
+    if not (_check_e11_c1 <= data.keys() and data.keys() <= _check_e11_c2):
+        return False
+    v3 = data['format']
+    if not (((type(v3) is str and v3 in _check_e11_c4))):
+        return False
+    v5 = data['rows']
+    if not ((type(v5) is int) and (v5 >= 0)):
+        return False
+    v6 = data.get('filters', _MISSING)
+    if v6 is not _MISSING:
+        if not ((type(v6) is dict)):
+            return False
+        if not (_check_e11_c7 <= v6.keys()):
+            return False
+        v8 = v6['date_from']
+        if not (type(v8) is str):
+            return False
+        try:
+            validate___definitions_e11_d1(v8)
+        except Exception:
+            return False
+        v9 = v6['date_to']
+        if not (type(v9) is str):
+            return False
+        try:
+            validate___definitions_e11_d2(v9)
+        except Exception:
+            return False
+        v10 = v6.get('team_id', _MISSING)
+        if v10 is not _MISSING:
+            if not ((v10 is None or type(v10) is str)):
+                return False
+        if not (_ready(v6)):
+            return False
+    return True
+
 _check_e12_c1 = frozenset(('duration_ms', 'method', 'route', 'status', ))
 _check_e12_c2 = frozenset(('duration_ms', 'method', 'route', 'status', 'user-agent', ))
 _check_e12_c4 = frozenset(('GET', 'POST', 'PUT', 'PATCH', 'DELETE', ))
@@ -855,7 +1103,7 @@ def check_e12(data: Any) -> bool:
     if not ((type(v6) is int) and (v6 >= 100) and (v6 <= 599)):
         return False
     v7 = data['duration_ms']
-    if not (((type(v7) is int or type(v7) is float)) and (v7 >= 0)):
+    if not (((type(v7) is int or (type(v7) is float and v7 - v7 == 0.0))) and (v7 >= 0)):
         return False
     v8 = data.get('user-agent', _MISSING)
     if v8 is not _MISSING:
@@ -877,7 +1125,7 @@ def check_e13(data: Any) -> bool:
     if not ((type(v3) is str)):
         return False
     v4 = data['variant']
-    if not ((type(v4) is str or v4 is None)):
+    if not ((v4 is None or type(v4) is str)):
         return False
     v5 = data.get('evaluator', _MISSING)
     if v5 is not _MISSING:
@@ -907,22 +1155,60 @@ def check_e14(data: Any) -> bool:
             return False
     return True
 
+_check_e15_c1 = frozenset(('error class', 'severity', ))
+_check_e15_c2 = frozenset(('details', 'error class', 'message', 'severity', 'tags', ))
+_check_e15_c6 = frozenset(('warning', 'error', 'critical', ))
+
+
+def check_e15(data: Any) -> bool:
+    if not ((type(data) is dict)):
+        return False
+    if not (_check_e15_c1 <= data.keys() and data.keys() <= _check_e15_c2):
+        return False
+    v3 = data['error class']
+    if not ((type(v3) is str)):
+        return False
+    v4 = data.get('message', _MISSING)
+    if v4 is not _MISSING:
+        if not ((type(v4) is str) and (len(v4) <= 1000)):
+            return False
+    v5 = data['severity']
+    if not (((type(v5) is str and v5 in _check_e15_c6))):
+        return False
+    v7 = data.get('tags', _MISSING)
+    if v7 is not _MISSING:
+        if not (type(v7) is list):
+            return False
+        try:
+            validate___definitions_e15_d1(v7)
+        except Exception:
+            return False
+        if not (_ready(v7)):
+            return False
+    v8 = data.get('details', _MISSING)
+    if v8 is not _MISSING:
+        if not ((type(v8) is dict)):
+            return False
+        if not (_ready(v8)):
+            return False
+    return True
+
 
 CONTEXT: Any = ({"type": "object", "properties": {"app_version": {"type": "string", "description": "The service's release, e.g. 2024.6.1.", "minLength": 1}, "environment": {"enum": ["local", "staging", "production"], "description": "Deployment environment."}, "region": {"type": "string", "description": "Cloud region the process runs in."}, "platform": {"const": "server"}}, "required": ["app_version"], "additionalProperties": False}, validate___definitions_context, check_context)
-IDENTIFY: Any = ({"type": "object", "properties": {"email": {"type": "string", "format": "email"}, "name": {"type": "string", "maxLength": 200}, "plan": {"enum": ["free", "pro", "team"]}, "created_at": {"type": "string", "format": "date-time", "description": "When the account was created (ISO 8601)."}}, "required": ["email"], "additionalProperties": False}, validate___definitions_identify, None)
+IDENTIFY: Any = ({"type": "object", "properties": {"email": {"type": "string", "format": "email"}, "name": {"type": "string", "maxLength": 200}, "plan": {"enum": ["free", "pro", "team"]}, "created_at": {"type": "string", "format": "date-time", "description": "When the account was created (ISO 8601)."}}, "required": ["email"], "additionalProperties": False}, validate___definitions_identify, check_identify)
 GROUP: Any = ({"type": "object", "properties": {"name": {"type": "string", "minLength": 1}, "plan": {"enum": ["free", "pro", "team"]}, "seats": {"type": "integer", "minimum": 1}}, "required": ["name"], "additionalProperties": False}, validate___definitions_group, check_group)
 EVENTS: dict[str, Any] = {
     "User Signed Up": ({"type": "object", "properties": {"method": {"enum": ["email", "google", "github"], "description": "How the account was created."}, "plan": {"enum": ["free", "pro", "team"]}, "referrer": {"type": ["string", "null"], "description": "Referring site, if known."}, "marketing opt-in": {"type": "boolean", "description": "Whether the user accepted marketing e-mail."}}, "required": ["method", "plan"], "additionalProperties": False}, validate___definitions_e3, check_e3),
     "User Logged In": ({"type": "object", "properties": {"method": {"enum": ["password", "google", "github", "magic_link"]}, "2fa used": {"type": "boolean", "description": "A second factor was checked."}}, "required": ["method"], "additionalProperties": False}, validate___definitions_e4, check_e4),
     "Login Failed": ({"type": "object", "properties": {"reason": {"enum": ["bad_password", "unknown_user", "locked", "mfa_failed"]}, "attempt": {"type": "integer", "minimum": 1, "description": "Consecutive failed attempts, this one included."}}, "required": ["reason", "attempt"], "additionalProperties": False}, validate___definitions_e5, check_e5),
     "Password Reset Requested": ({"type": "object", "properties": {"channel": {"enum": ["email", "sms"]}}, "required": ["channel"], "additionalProperties": False}, validate___definitions_e6, check_e6),
-    "Order Created": ({"type": "object", "properties": {"orderId": {"type": "string", "pattern": "^ord_[0-9a-z]{8}$"}, "items": {"type": "array", "minItems": 1, "description": "What was ordered.", "items": {"type": "object", "properties": {"sku": {"type": "string"}, "quantity": {"type": "integer", "minimum": 1}, "unit price": {"type": "number", "minimum": 0}}, "required": ["sku", "quantity"]}}, "currency": {"enum": ["EUR", "USD", "GBP"]}, "total": {"type": "number", "minimum": 0}, "coupon": {"type": ["string", "null"], "maxLength": 32}}, "required": ["orderId", "items", "currency", "total"], "additionalProperties": False}, validate___definitions_e7, None),
-    "Order Completed": ({"type": "object", "properties": {"orderId": {"type": "string", "pattern": "^ord_[0-9a-z]{8}$"}, "total": {"type": "number", "minimum": 0}, "currency": {"enum": ["EUR", "USD", "GBP"]}, "payment method": {"enum": ["card", "paypal", "invoice"]}, "first order": {"type": "boolean"}}, "required": ["orderId", "total", "currency", "payment method"], "additionalProperties": False}, validate___definitions_e8, None),
+    "Order Created": ({"type": "object", "properties": {"orderId": {"type": "string", "pattern": "^ord_[0-9a-z]{8}$"}, "items": {"type": "array", "minItems": 1, "description": "What was ordered.", "items": {"type": "object", "properties": {"sku": {"type": "string"}, "quantity": {"type": "integer", "minimum": 1}, "unit price": {"type": "number", "minimum": 0}}, "required": ["sku", "quantity"]}}, "currency": {"enum": ["EUR", "USD", "GBP"]}, "total": {"type": "number", "minimum": 0}, "coupon": {"type": ["string", "null"], "maxLength": 32}}, "required": ["orderId", "items", "currency", "total"], "additionalProperties": False}, validate___definitions_e7, check_e7),
+    "Order Completed": ({"type": "object", "properties": {"orderId": {"type": "string", "pattern": "^ord_[0-9a-z]{8}$"}, "total": {"type": "number", "minimum": 0}, "currency": {"enum": ["EUR", "USD", "GBP"]}, "payment method": {"enum": ["card", "paypal", "invoice"]}, "first order": {"type": "boolean"}}, "required": ["orderId", "total", "currency", "payment method"], "additionalProperties": False}, validate___definitions_e8, check_e8),
     "Order Refunded": ({"type": "object", "properties": {"orderId": {"type": "string"}, "amount": {"type": "number", "exclusiveMinimum": 0}, "reason": {"type": "string", "maxLength": 500}}, "required": ["orderId", "amount"], "additionalProperties": False}, validate___definitions_e9, check_e9),
     "Subscription Changed": ({"type": "object", "properties": {"from plan": {"enum": ["free", "pro", "team"]}, "to plan": {"enum": ["free", "pro", "team"]}, "seats": {"type": "integer", "minimum": 1}, "annual": {"type": "boolean"}}, "required": ["from plan", "to plan", "seats"], "additionalProperties": False}, validate___definitions_e10, check_e10),
-    "Report Exported": ({"type": "object", "properties": {"format": {"enum": ["csv", "xlsx", "pdf"]}, "rows": {"type": "integer", "minimum": 0}, "filters": {"type": "object", "description": "The filters the report was built with.", "properties": {"date_from": {"type": "string", "format": "date"}, "date_to": {"type": "string", "format": "date"}, "team_id": {"type": ["string", "null"]}}, "required": ["date_from", "date_to"]}}, "required": ["format", "rows"], "additionalProperties": False}, validate___definitions_e11, None),
+    "Report Exported": ({"type": "object", "properties": {"format": {"enum": ["csv", "xlsx", "pdf"]}, "rows": {"type": "integer", "minimum": 0}, "filters": {"type": "object", "description": "The filters the report was built with.", "properties": {"date_from": {"type": "string", "format": "date"}, "date_to": {"type": "string", "format": "date"}, "team_id": {"type": ["string", "null"]}}, "required": ["date_from", "date_to"]}}, "required": ["format", "rows"], "additionalProperties": False}, validate___definitions_e11, check_e11),
     "API Request": ({"type": "object", "properties": {"method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]}, "route": {"type": "string", "description": "The route template, e.g. /orders/{id}."}, "status": {"type": "integer", "minimum": 100, "maximum": 599}, "duration_ms": {"type": "number", "minimum": 0}, "user-agent": {"type": "string"}}, "required": ["method", "route", "status", "duration_ms"], "additionalProperties": False}, validate___definitions_e12, check_e12),
     "Feature Flag Evaluated": ({"type": "object", "properties": {"flag": {"type": "string"}, "variant": {"type": ["string", "null"], "description": "The variant served; null when the flag is off."}, "evaluator": {"const": "server-side"}}, "required": ["flag", "variant"], "additionalProperties": False}, validate___definitions_e13, check_e13),
     "Job Enqueued": ({"type": "object", "properties": {"job_id": {"type": "string"}, "queue": {"enum": ["default", "emails", "reports"]}, "priority": {"type": "integer", "minimum": 0, "maximum": 9}}, "required": ["job_id", "queue"], "additionalProperties": False}, validate___definitions_e14, check_e14),
-    "Error Raised": ({"type": "object", "properties": {"error class": {"type": "string"}, "message": {"type": "string", "maxLength": 1000}, "severity": {"enum": ["warning", "error", "critical"]}, "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True, "maxItems": 20}, "details": {"type": "object", "description": "Free-form diagnostic fields."}}, "required": ["error class", "severity"], "additionalProperties": False}, validate___definitions_e15, None),
+    "Error Raised": ({"type": "object", "properties": {"error class": {"type": "string"}, "message": {"type": "string", "maxLength": 1000}, "severity": {"enum": ["warning", "error", "critical"]}, "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True, "maxItems": 20}, "details": {"type": "object", "description": "Free-form diagnostic fields."}}, "required": ["error class", "severity"], "additionalProperties": False}, validate___definitions_e15, check_e15),
 }

@@ -20,18 +20,25 @@ PLAN = Plan(
         ),
     },
     context=Schema(
-        schema=_validators.CONTEXT[0], validate=_validators.CONTEXT[1], check=_validators.CONTEXT[2]
+        schema=_validators.CONTEXT[0],
+        validate=_validators.CONTEXT[1],
+        check=_validators.CONTEXT[2],
+        check_ready=True,
     ),
     identify=Schema(
         schema=_validators.IDENTIFY[0],
         validate=_validators.IDENTIFY[1],
         check=_validators.IDENTIFY[2],
+        check_ready=True,
     ),
     group=Schema(
-        schema=_validators.GROUP[0], validate=_validators.GROUP[1], check=_validators.GROUP[2]
+        schema=_validators.GROUP[0],
+        validate=_validators.GROUP[1],
+        check=_validators.GROUP[2],
+        check_ready=True,
     ),
     events={
-        name: Schema(schema=schema, validate=validate, check=check)
+        name: Schema(schema=schema, validate=validate, check=check, check_ready=True)
         for name, (schema, validate, check) in _validators.EVENTS.items()
     },
 )

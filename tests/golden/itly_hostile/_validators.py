@@ -22,6 +22,19 @@ REGEX_PATTERNS = {
 
 NoneType = type(None)
 
+def validate___definitions_e14_d2(data, custom_formats={}, name_prefix=None):
+    if not isinstance(data, (str)):
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be string")
+    if isinstance(data, str):
+        if not REGEX_PATTERNS['^["\'\\\\]+\\d{2}$'].search(data):
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must match pattern ^[\"'\\\\]+\\d{2}$")
+    return data
+
+def validate___definitions_e14_d1(data, custom_formats={}, name_prefix=None):
+    if not (isinstance(data, (int, float)) and not isinstance(data, bool) and data == 1.5):
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be one of [1.5]")
+    return data
+
 def validate___definitions_e14(data, custom_formats={}, name_prefix=None):
     if not isinstance(data, (dict)):
         raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
@@ -500,6 +513,27 @@ def validate___definitions_context(data, custom_formats={}, name_prefix=None):
     return data
 
 _MISSING = object()
+_JSON_SCALARS = frozenset((str, int, bool, type(None)))
+
+
+def _ready(value: Any) -> bool:
+    cls = type(value)
+    if cls in _JSON_SCALARS:
+        return True
+    if cls is float:
+        return bool(value - value == 0.0)  # False for NaN and the infinities
+    # loops, not all(<generator>): measured about twice as fast on short lists
+    if cls is list:
+        for item in value:
+            if not _ready(item):
+                return False
+        return True
+    if cls is dict:
+        for key, item in value.items():
+            if type(key) is not str or not _ready(item):
+                return False
+        return True
+    return False
 
 _check_context_c1 = frozenset(('class', ))
 _check_context_c2 = frozenset(('attrs', 'class', 'to_properties', 'ñandú', ))
@@ -541,7 +575,7 @@ def check_identify(data: Any) -> bool:
         return False
     v4 = data.get('None', _MISSING)
     if v4 is not _MISSING:
-        if not ((type(v4) is str or v4 is None)):
+        if not ((v4 is None or type(v4) is str)):
             return False
     v5 = data.get('str', _MISSING)
     if v5 is not _MISSING:
@@ -642,7 +676,7 @@ def check_e5(data: Any) -> bool:
         return False
     v4 = data.get('größe', _MISSING)
     if v4 is not _MISSING:
-        if not (((type(v4) is int or type(v4) is float))):
+        if not (((type(v4) is int or (type(v4) is float and v4 - v4 == 0.0)))):
             return False
     v5 = data.get('σύνολο', _MISSING)
     if v5 is not _MISSING:
@@ -782,6 +816,104 @@ def check_e13(data: Any) -> bool:
         return False
     return True
 
+_check_e14_c1 = frozenset(('choice', ))
+_check_e14_c2 = frozenset(('camelCase', 'choice', 'fixed', 'fixed number', 'flags', 'nested', 'numbers', 'pattern', ))
+_check_e14_c4 = frozenset(("it's", 'say "hi"', '\\', '"""', '日本', 'new\nline', '\x00', ))
+_check_e14_c6 = frozenset((0, -1, 99999999999999999999, ))
+_check_e14_c8 = frozenset((True, False, ))
+_check_e14_c10 = frozenset(('\'\'\'"""\\', ))
+_check_e14_c14 = frozenset(('quote"inner', ))
+_check_e14_c17 = frozenset(('x y', ))
+_check_e14_c22 = frozenset(('a', 'b', ))
+
+
+def check_e14(data: Any) -> bool:
+    if not ((type(data) is dict)):
+        return False
+    if not (_check_e14_c1 <= data.keys() and data.keys() <= _check_e14_c2):
+        return False
+    v3 = data['choice']
+    if not (((type(v3) is str and v3 in _check_e14_c4))):
+        return False
+    v5 = data.get('numbers', _MISSING)
+    if v5 is not _MISSING:
+        if not (((type(v5) is int and v5 in _check_e14_c6))):
+            return False
+    v7 = data.get('flags', _MISSING)
+    if v7 is not _MISSING:
+        if not (((type(v7) is bool and v7 in _check_e14_c8) or v7 is None)):
+            return False
+    v9 = data.get('fixed', _MISSING)
+    if v9 is not _MISSING:
+        if not (((type(v9) is str and v9 in _check_e14_c10))):
+            return False
+    v11 = data.get('fixed number', _MISSING)
+    if v11 is not _MISSING:
+        try:
+            validate___definitions_e14_d1(v11)
+        except Exception:
+            return False
+        if not (_ready(v11)):
+            return False
+    v12 = data.get('pattern', _MISSING)
+    if v12 is not _MISSING:
+        if not (type(v12) is str):
+            return False
+        try:
+            validate___definitions_e14_d2(v12)
+        except Exception:
+            return False
+    v13 = data.get('nested', _MISSING)
+    if v13 is not _MISSING:
+        if not ((type(v13) is dict)):
+            return False
+        if not (_check_e14_c14 <= v13.keys()):
+            return False
+        v15 = v13['quote"inner']
+        if not ((type(v15) is str)):
+            return False
+        v16 = v13.get('sub object', _MISSING)
+        if v16 is not _MISSING:
+            if not ((type(v16) is dict)):
+                return False
+            if not (_check_e14_c17 <= v16.keys()):
+                return False
+            v18 = v16['x y']
+            if not ((type(v18) is int)):
+                return False
+            if not (_ready(v16)):
+                return False
+        v19 = v13.get('list', _MISSING)
+        if v19 is not _MISSING:
+            if not ((type(v19) is list)):
+                return False
+            for v20 in v19:
+                if not ((type(v20) is dict)):
+                    return False
+                v21 = v20.get('déjà vu', _MISSING)
+                if v21 is not _MISSING:
+                    if not (((type(v21) is str and v21 in _check_e14_c22))):
+                        return False
+                if not (_ready(v20)):
+                    return False
+        if not (_ready(v13)):
+            return False
+    v23 = data.get('camelCase', _MISSING)
+    if v23 is not _MISSING:
+        if not ((type(v23) is dict)):
+            return False
+        v24 = v23.get('innerKey', _MISSING)
+        if v24 is not _MISSING:
+            if not ((type(v24) is str)):
+                return False
+        v25 = v23.get('str', _MISSING)
+        if v25 is not _MISSING:
+            if not ((type(v25) is str)):
+                return False
+        if not (_ready(v23)):
+            return False
+    return True
+
 
 CONTEXT: Any = ({"type": "object", "properties": {"class": {"type": "string", "description": "A keyword as a name."}, "ñandú": {"type": "integer"}, "to_properties": {"type": "boolean"}, "attrs": {"type": "string"}}, "required": ["class"], "additionalProperties": False}, validate___definitions_context, check_context)
 IDENTIFY: Any = ({"type": "object", "properties": {"self": {"type": "string"}, "None": {"type": ["string", "null"]}, "str": {"type": "string"}, "int": {"type": "integer"}}, "required": ["self"], "additionalProperties": False}, validate___definitions_identify, check_identify)
@@ -798,5 +930,5 @@ EVENTS: dict[str, Any] = {
     "__init__": ({"type": "object", "properties": {"__class__": {"type": "string"}, "__dict__": {"type": "string"}}, "required": [], "additionalProperties": False}, validate___definitions_e11, check_e11),
     "event\nwith a newline\u2028and separator": ({"type": "object", "properties": {}, "required": [], "additionalProperties": False}, validate___definitions_e12, check_e12),
     "sync": ({"type": "object", "properties": {}, "required": [], "additionalProperties": False}, validate___definitions_e13, check_e13),
-    "Enum Values": ({"type": "object", "properties": {"choice": {"enum": ["it's", 'say "hi"', "\\", '"""', "日本", "new\nline", "\x00"]}, "numbers": {"enum": [0, -1, 99999999999999999999]}, "flags": {"enum": [True, False, None]}, "fixed": {"const": "'''\"\"\"\\"}, "fixed number": {"const": 1.5}, "pattern": {"type": "string", "pattern": "^[\"'\\\\]+\\d{2}$"}, "nested": {"type": "object", "properties": {'quote"inner': {"type": "string"}, "sub object": {"type": "object", "properties": {"x y": {"type": "integer"}}, "required": ["x y"]}, "list": {"type": "array", "items": {"type": "object", "properties": {"déjà vu": {"enum": ["a", "b"]}}}}}, "required": ['quote"inner']}, "camelCase": {"type": "object", "properties": {"innerKey": {"type": "string"}, "str": {"type": "string"}}}}, "required": ["choice"], "additionalProperties": False}, validate___definitions_e14, None),
+    "Enum Values": ({"type": "object", "properties": {"choice": {"enum": ["it's", 'say "hi"', "\\", '"""', "日本", "new\nline", "\x00"]}, "numbers": {"enum": [0, -1, 99999999999999999999]}, "flags": {"enum": [True, False, None]}, "fixed": {"const": "'''\"\"\"\\"}, "fixed number": {"const": 1.5}, "pattern": {"type": "string", "pattern": "^[\"'\\\\]+\\d{2}$"}, "nested": {"type": "object", "properties": {'quote"inner': {"type": "string"}, "sub object": {"type": "object", "properties": {"x y": {"type": "integer"}}, "required": ["x y"]}, "list": {"type": "array", "items": {"type": "object", "properties": {"déjà vu": {"enum": ["a", "b"]}}}}}, "required": ['quote"inner']}, "camelCase": {"type": "object", "properties": {"innerKey": {"type": "string"}, "str": {"type": "string"}}}}, "required": ["choice"], "additionalProperties": False}, validate___definitions_e14, check_e14),
 }

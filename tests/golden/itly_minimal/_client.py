@@ -20,7 +20,7 @@ PLAN = Plan(
     identify=None,
     group=None,
     events={
-        name: Schema(schema=schema, validate=validate, check=check)
+        name: Schema(schema=schema, validate=validate, check=check, check_ready=True)
         for name, (schema, validate, check) in _validators.EVENTS.items()
     },
 )

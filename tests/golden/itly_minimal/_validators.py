@@ -52,6 +52,27 @@ def validate___definitions_e0(data, custom_formats={}, name_prefix=None):
     return data
 
 _MISSING = object()
+_JSON_SCALARS = frozenset((str, int, bool, type(None)))
+
+
+def _ready(value: Any) -> bool:
+    cls = type(value)
+    if cls in _JSON_SCALARS:
+        return True
+    if cls is float:
+        return bool(value - value == 0.0)  # False for NaN and the infinities
+    # loops, not all(<generator>): measured about twice as fast on short lists
+    if cls is list:
+        for item in value:
+            if not _ready(item):
+                return False
+        return True
+    if cls is dict:
+        for key, item in value.items():
+            if type(key) is not str or not _ready(item):
+                return False
+        return True
+    return False
 
 _check_e0_c1 = frozenset(('available_processors', ))
 
