@@ -131,12 +131,12 @@ class Client:
         plan = plan or Plan()
         self._options = options
         self._logger = options.logger or StdLogger()
+        self._fail = options.fail_on_error
         if options.disabled:
             self._state = State.DISABLED
             return
         self._delivery = delivery = options.delivery or DeliveryOptions()
         self._validate = not options.validation_disabled
-        self._fail = options.fail_on_error
         self._block = delivery.overflow == "block"
         self._validators = {name: Validator(name, s) for name, s in plan.events.items()}
         self._identify = Validator("identify", plan.identify) if plan.identify else None
@@ -307,8 +307,8 @@ class Client:
         state = self._state
         if state is State.RUNNING:
             return True
-        if state is State.DISABLED:
-            return False
+        if state is State.DISABLED or self._options.disabled:
+            return False  # disabled stays a no-op, shut down or not
         if state is State.NEW:
             # before load() the environment is unknown, so the development rule applies
             raise NotLoadedError("call load(options) before tracking events")
@@ -597,14 +597,24 @@ class Client:
     async def _supervise(self, home: Home) -> None:
         lanes = self._lanes
         try:
-            for lane in lanes:
-                await lane.start()
             async with asyncio.TaskGroup() as tg:
                 for lane in lanes:
-                    tg.create_task(lane.run(home.generation))
+                    tg.create_task(self._run_lane(lane, home.generation))
         finally:
-            for lane in lanes:
-                await _bounded(lane.close(), self._delivery.adapter_timeout)
+            timeout = self._delivery.adapter_timeout
+            await asyncio.gather(*(_bounded(lane.close(), timeout) for lane in lanes))
+
+    async def _run_lane(self, lane: Lane, generation: int) -> None:
+        # each lane starts in its own task: an adapter whose load() hangs holds up its
+        # own destination only
+        try:
+            await lane.start()
+        except Exception as exc:  # noqa: BLE001 - a lane that cannot start must not stop the rest
+            self._logger.error(
+                f"itly: destination {lane.name!r} could not start: {exc!r}; "
+                "its events are kept and retried"
+            )
+        await lane.run(generation)
 
     def _drain(self) -> None:
         home = self._home

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -237,6 +238,50 @@ async def test_a_hanging_adapter_times_out_without_blocking_others(
     report = await client.flush(timeout=10)
     assert report.stats.destinations["stuck"].rejected == 10
     assert report.stats.adapter_errors == 10
+    await client.shutdown(timeout=5)
+
+
+async def test_an_adapter_whose_load_hangs_holds_up_no_other_destination(
+    collector: Collector, make_client: Callable[..., Client]
+) -> None:
+    """Each lane starts in its own task: while one adapter's async load() hangs and
+    another's sync load() blocks its thread, Amplitude receives everything."""
+    release = asyncio.Event()
+    unblock = threading.Event()
+
+    class HangingLoad:
+        async def load(self, options: object) -> None:
+            await release.wait()
+
+        async def track(self, user_id: str | None, event: object) -> None:
+            return None
+
+    class BlockingLoad:
+        def load(self, options: object) -> None:
+            unblock.wait()
+
+        def track(self, user_id: str | None, event: object) -> None:
+            return None
+
+    client = make_client(
+        destinations={
+            "hangs": CustomOptions(adapter=HangingLoad()),
+            "blocks": CustomOptions(adapter=BlockingLoad()),
+        },
+        delivery=DeliveryOptions(flush_queue_size=10, adapter_timeout=60),
+    )
+    for i in range(25):
+        await client.track(f"user-{i:04d}", "Tick", {"i": i})
+    received = await collector.wait_for_amplitude(25, timeout=10)
+    assert sorted(e["event_properties"]["i"] for e in received) == list(range(25))
+    stats = client.stats().destinations
+    assert stats["hangs"].pending == stats["blocks"].pending == 25
+    release.set()
+    unblock.set()
+    report = await client.flush(timeout=10)
+    assert report.pending == 0
+    assert report.stats.destinations["hangs"].sent == 25
+    assert report.stats.destinations["blocks"].sent == 25
     await client.shutdown(timeout=5)
 
 

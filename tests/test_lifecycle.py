@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import threading
@@ -184,9 +185,22 @@ async def test_call_after_shutdown_raises_in_development_and_counts_in_productio
     assert await prod.shutdown(timeout=5) is first  # idempotent
 
 
+def _open_sockets() -> int:
+    """Sockets this process holds, read from /proc (Linux)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:  # the listing's own descriptor, closed once it was read
+            continue
+        count += target.startswith("socket:")
+    return count
+
+
 async def test_disabled_opens_no_socket_and_starts_no_thread(collector: Collector) -> None:
     threads_before = threading.active_count()
     tasks_before = len(asyncio.all_tasks())
+    sockets_before = _open_sockets()
     client = Client()
     client.load(
         Options(
@@ -206,9 +220,16 @@ async def test_disabled_opens_no_socket_and_starts_no_thread(collector: Collecto
     assert threading.active_count() == threads_before
     assert len(asyncio.all_tasks()) == tasks_before
     assert collector.requests == []
+    assert _open_sockets() == sockets_before
     assert client.state == "disabled"
     await client.shutdown(timeout=1)
     assert client.state == "closed"
+    # still a no-op after shutdown, in the development environment too: disabled means
+    # the SDK is out of the application's way, not that its calls start to raise
+    await client.track("user-0001", "Tick")
+    client_sync.track("user-0001", "Tick")
+    assert client.stats().dropped == 0
+    assert threading.active_count() == threads_before
 
 
 async def test_overflow_drop_newest_counts_every_drop(
