@@ -112,6 +112,8 @@ class Client:
         self._rejections = RejectionLog()
         self._ratelimit = RateLimitedLog()
         self._final: DeliveryReport | None = None
+        #: the first shutdown's report, for calls made while it runs (any thread)
+        self._closing: concurrent.futures.Future[DeliveryReport] | None = None
         self._space_signal = threading.Event()
         self._spool: Spool | None = None
         self._spool_wait = False
@@ -551,17 +553,26 @@ class Client:
             if remaining <= 0 or (self._full() and not space.wait(remaining)):
                 return
 
-    def _rehome(self, loop: asyncio.AbstractEventLoop | None) -> Home:
+    def _rehome(self, loop: asyncio.AbstractEventLoop | None, *, move: bool = False) -> Home:
+        """Make ``loop`` (None: the private loop thread) deliver, when home is gone.
+
+        ``move``: also when home is alive, its thread blocked in a sync call: that loop
+        stops delivering (its supervisor is cancelled once it runs again) and the events
+        it held are delivered from the new home.
+        """
         with self._lock:
             home = self._home
-            if home is not None and home.alive():
+            if home is not None and home.alive() and not move:
                 return home
             if self._state is not State.RUNNING and self._state is not State.CLOSING:
                 raise ClientClosedError("the client is not running")
             self._generation += 1
+            if home is not None and home.supervisor is not None and home.alive():
+                home.loop.call_soon_threadsafe(home.supervisor.cancel)
             inbox = home.inbox if home is not None else None
             for lane in self._lanes:
                 lane.requeue_inflight()
+                lane.wake = None  # the old loop's; the lane's next run makes its own
             if loop is not None:
                 new = Home(loop, threading.get_ident(), self._generation)
             else:
@@ -601,8 +612,13 @@ class Client:
                 for lane in lanes:
                     tg.create_task(self._run_lane(lane, home.generation))
         finally:
-            timeout = self._delivery.adapter_timeout
-            await asyncio.gather(*(_bounded(lane.close(), timeout) for lane in lanes))
+            # not when the task of a loop closed without cancelling it is collected:
+            # nothing can run on that loop any more, and the next home closes nothing
+            if _loop_running():
+                # adapters are shut down with the client, not with a loop it moved off
+                final = home is self._home and self._state in (State.CLOSING, State.CLOSED)
+                timeout = self._delivery.adapter_timeout
+                await asyncio.gather(*(_bounded(lane.close(final), timeout) for lane in lanes))
 
     async def _run_lane(self, lane: Lane, generation: int) -> None:
         # each lane starts in its own task: an adapter whose load() hangs holds up its
@@ -734,11 +750,27 @@ class Client:
         """Flush, stop delivery, close connections and adapters; idempotent.
 
         Never takes much longer than ``timeout`` seconds. Whatever is still queued at the
-        deadline is counted as dropped (reason ``shutdown``) and reported.
+        deadline is counted as dropped (reason ``shutdown``) and reported. A call made
+        while another shutdown is under way waits for that one's report.
         """
         timeout = self._delivery.shutdown_timeout if timeout is None else timeout
         if self._final is not None:
             return self._final
+        closing = self._closing
+        if closing is not None:
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(closing), timeout + 1.0)
+            except TimeoutError:
+                return self._report(True)
+        self._closing = concurrent.futures.Future()
+        try:
+            report = await self._shutdown(timeout)
+        finally:
+            # whatever happened (a cancelled caller too), nobody waits for ever
+            self._closing.set_result(self._final or self._report(True))
+        return report
+
+    async def _shutdown(self, timeout: float) -> DeliveryReport:
         if self._state in (State.NEW, State.DISABLED):
             self._state = State.CLOSED
             self._final = self._report(False)
@@ -759,6 +791,10 @@ class Client:
                     await asyncio.wait_for(asyncio.wrap_future(fut), remaining + 0.5)
                 except TimeoutError:
                     self._logger.error("itly: shutdown could not stop delivery in time")
+        else:
+            # no loop delivers now (the last one ended, nothing was pending): no
+            # supervisor will close the lanes, so close them here, adapters included
+            await asyncio.gather(*(_bounded(lane.close(True), remaining) for lane in self._lanes))
         spool = self._spool
         if spool is not None and not spool.failed:
             spool.close(max(deadline - time.monotonic(), 0.5))  # what is left stays on disk
@@ -795,10 +831,18 @@ class Client:
     def shutdown_blocking(self, timeout: float | None = None) -> DeliveryReport:
         """``shutdown`` for synchronous code (the exit hook, ``SyncClient.shutdown``)."""
         t = self._delivery.shutdown_timeout if timeout is None else timeout
-        try:
-            report: DeliveryReport = run_blocking(lambda: self.shutdown(t), self._home, t + 2.0)
-        except concurrent.futures.TimeoutError:
-            report = self._report(True)
+        if self._final is not None:
+            return self._final
+        closing = self._closing
+        if closing is not None:  # another thread's shutdown is under way
+            try:
+                return closing.result(t + 1.0)
+            except concurrent.futures.TimeoutError:
+                return self._report(True)
+        if self._state is State.RUNNING:
+            report = self._run_blocking(lambda: self.shutdown(t), t)
+        else:  # nothing to deliver: no loop needed
+            report = _complete(self.shutdown(t))
         self._stop_loop_thread()
         return report
 
@@ -806,20 +850,32 @@ class Client:
         """``flush`` for synchronous code."""
         t = DEFAULT_FLUSH_TIMEOUT if timeout is None else timeout
         home = self._home
-        if home is not None and home.alive() and home.thread_id == threading.get_ident():
-            # called from inside the home loop: it cannot wait for itself
-            self._logger.warn("itly: sync flush() called on the home event loop; use await flush()")
-            for lane in self._lanes:
-                lane.request_flush(self._seq)
-            return self._report(True)
-        if home is None or not home.alive():
-            if self._state is not State.RUNNING or (
-                not self._pending() and (home is None or not home.inbox)
-            ):
-                return self._report(False)
-            home = self._rehome(None)
+        idle = not self._pending() and (home is None or not home.inbox)
+        if self._state is not State.RUNNING or (idle and (home is None or not home.alive())):
+            return self._report(False)
+        return self._run_blocking(lambda: self.flush(t), t)
+
+    def _run_blocking(
+        self, factory: Callable[[], Coroutine[Any, Any, DeliveryReport]], timeout: float
+    ) -> DeliveryReport:
+        """Run ``flush`` or ``shutdown`` to the end from synchronous code, bounded.
+
+        On the home loop when it runs in another thread. A thread that runs a loop itself
+        (sync code called from async code) cannot run another one, and when that loop is
+        home it cannot deliver while this call blocks it: delivery moves to the private
+        loop thread first. Otherwise (a script, the exit hook): a fresh loop, right here.
+        """
+        home = self._home
+        here = threading.get_ident()
+        if _loop_running() and (home is None or not home.alive() or home.thread_id == here):
+            if home is not None and home.alive():
+                self._logger.info(
+                    "itly: a blocking flush()/shutdown() was called on the event loop that "
+                    "delivers; delivery moves to a private thread (prefer await flush())"
+                )
+            home = self._rehome(None, move=True)
         try:
-            report: DeliveryReport = run_blocking(lambda: self.flush(t), home, t + 2.0)
+            report: DeliveryReport = run_blocking(factory, home, timeout + 2.0)
         except concurrent.futures.TimeoutError:
             report = self._report(True)
         return report
@@ -898,6 +954,25 @@ class Client:
                 f"itly: at exit {report.delivered} delivered, {report.rejected} rejected, "
                 f"{report.dropped} dropped, {report.pending} pending"
             )
+
+
+def _complete(coro: Coroutine[Any, Any, DeliveryReport]) -> DeliveryReport:
+    """Run a coroutine that never suspends (a shutdown with nothing to deliver)."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        result: DeliveryReport = done.value
+        return result
+    coro.close()
+    raise RuntimeError("expected a coroutine that completes without suspending")
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -526,8 +526,12 @@ class Lane:
     async def start(self) -> None:
         """Open resources on the home loop (sessions, adapter ``load``)."""
 
-    async def close(self) -> None:
-        """Release resources on the home loop."""
+    async def close(self, final: bool) -> None:
+        """Release what this lane holds on the running loop, which is ending or being left.
+
+        ``final``: the client is shutting down, so adapters are shut down too; otherwise
+        the lane goes on from another loop (``asyncio.run`` returned, or delivery moved).
+        """
 
 
 def _nothing() -> None:
@@ -546,6 +550,8 @@ class HttpLane(Lane):
         self.concurrency = delivery.max_concurrent_requests
         super().__init__(destination.name, delivery, losses, **kw)
         self.session: aiohttp.ClientSession | None = None
+        #: the loop ``session`` belongs to: a session cannot move to another loop
+        self.session_loop: asyncio.AbstractEventLoop | None = None
         self.http: ModuleType | None = None
         self._envelope = destination.envelope_size()
         self.workers = Workers(f"itly-gzip-{destination.name}", limit=1)
@@ -571,7 +577,11 @@ class HttpLane(Lane):
     async def start(self) -> None:
         if self.http is None:
             self.http = await _import_aiohttp(self.workers)
+        loop = asyncio.get_running_loop()
+        if self.session is not None and self.session_loop is not loop:
+            self._abandon_session()
         if self.session is None or self.session.closed:
+            self.session_loop = loop
             http = self.http
             self.session = http.ClientSession(
                 timeout=http.ClientTimeout(total=self.delivery.timeout),
@@ -581,10 +591,32 @@ class HttpLane(Lane):
                 skip_auto_headers=("User-Agent",),
             )
 
-    async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+    async def close(self, final: bool) -> None:
+        # only a session of this loop: after a move the lane's session is the new loop's
+        session = self.session
+        if session is not None and self.session_loop is asyncio.get_running_loop():
             self.session = None
+            await session.close()
+
+    def _abandon_session(self) -> None:
+        """Let go of a session made on another loop, before opening one on this loop.
+
+        A loop that still runs (delivery moved off it) closes its session itself, soon.
+        A loop the program closed without ``shutdown`` can run nothing any more: its
+        connections go with it (asyncio warns about that loop's pending tasks and
+        sockets, rightly)."""
+        session, old = self.session, self.session_loop
+        self.session = None
+        if session is None or session.closed:
+            return
+        if old is not None and not old.is_closed():
+            try:
+                old.call_soon_threadsafe(_close_soon, session)
+            except RuntimeError:  # closed in the meantime
+                pass
+            else:
+                return
+        session.detach()
 
     async def deliver(self, batch: list[Item]) -> Verdict:
         dest = self.destination
@@ -624,6 +656,16 @@ async def _import_aiohttp(workers: Workers) -> ModuleType:
     return _aiohttp
 
 
+#: sessions being closed on a loop delivery has left; a strong reference per task
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_soon(session: aiohttp.ClientSession) -> None:
+    task = asyncio.ensure_future(session.close())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
 def _gzip(body: bytes) -> bytes:
     import gzip  # only with DeliveryOptions(gzip=True)
 
@@ -652,8 +694,9 @@ class AdapterLane(Lane):
     async def start(self) -> None:
         await self.caller.load(self.tally)
 
-    async def close(self) -> None:
-        await self.caller.shutdown(self.tally)
+    async def close(self, final: bool) -> None:
+        if final:  # the adapter serves this client on its next loop otherwise
+            await self.caller.shutdown(self.tally)
 
     async def deliver(self, batch: list[Item]) -> Verdict:
         rejected = await self.caller.send_batch([item.event for item in batch], self.tally)

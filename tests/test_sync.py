@@ -14,12 +14,14 @@ import pytest
 from itly_async import (
     AmplitudeOptions,
     Client,
+    CustomOptions,
     DeliveryOptions,
+    DeliveryReport,
     Options,
     SyncClient,
     ValidationError,
 )
-from itly_async.testing import ThreadedCollector
+from itly_async.testing import RecordingAdapter, ThreadedCollector
 from tests.helpers import AMP_KEY, PLAN
 
 
@@ -95,6 +97,97 @@ def test_sync_calls_from_inside_a_running_loop(threaded: ThreadedCollector) -> N
     sync.shutdown(timeout=5)
 
 
+def test_blocking_flush_and_shutdown_on_the_loop_that_delivers(
+    threaded: ThreadedCollector,
+) -> None:
+    """Sync code called from a coroutine whose loop is the client's home: that loop is
+    blocked by the very call, so delivery moves to the private loop thread and the call
+    still delivers, instead of waiting on itself or starting a loop inside a loop."""
+    client, sync = load(threaded)
+
+    async def handler() -> tuple[int, int, str]:
+        for i in range(40):
+            await client.track(f"user-{i:04d}", "Process Started", {"available_processors": 2})
+        flushed = sync.flush(timeout=20)
+        await client.track("user-0040", "Process Started", {"available_processors": 2})
+        closed = sync.shutdown(timeout=10)
+        return flushed.delivered, closed.delivered, client.state
+
+    flushed, closed, state = asyncio.run(handler())
+    assert (flushed, closed, state) == (40, 41, "closed")
+    assert len({e["insert_id"] for e in threaded.amplitude_events()}) == 41
+
+
+def test_a_shutdown_called_while_another_runs_gets_its_report(
+    threaded: ThreadedCollector,
+) -> None:
+    """The first shutdown is held inside an adapter's flush() while a second one starts
+    from another thread; the first then stops the private loop. The second must not be
+    running on that loop: it waits for, and returns, the first one's report."""
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowFlush:
+        def track(self, user_id: str | None, event: object) -> None:
+            return None
+
+        def flush(self) -> None:
+            entered.set()
+            release.wait(30)
+
+    client = Client()
+    sync = SyncClient(client)
+    sync.load(
+        Options(
+            destinations={
+                "amplitude": AmplitudeOptions(api_key=AMP_KEY, server_url=threaded.amplitude_url),
+                "slow": CustomOptions(adapter=SlowFlush()),
+            }
+        )
+    )
+    for i in range(50):
+        sync.track(f"user-{i:04d}", "Tick", {"i": i})
+    results: dict[str, object] = {}
+
+    def stop(name: str) -> None:
+        try:
+            results[name] = sync.shutdown(timeout=20)
+        except BaseException as exc:  # recorded, then asserted on below
+            results[name] = exc
+
+    first = threading.Thread(target=stop, args=("first",))
+    first.start()
+    assert entered.wait(30)
+    second = threading.Thread(target=stop, args=("second",))
+    second.start()
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert isinstance(results["first"], DeliveryReport), results
+    assert results["second"] is results["first"]
+    assert results["first"].delivered == 100
+
+
+def test_an_adapter_is_shut_down_with_the_client_not_with_each_loop(
+    threaded: ThreadedCollector,
+) -> None:
+    recorder = RecordingAdapter()
+    client = Client()
+    client.load(Options(destinations={"rec": CustomOptions(adapter=recorder)}))
+
+    async def batch(name: str) -> None:
+        for i in range(5):
+            await client.track(f"user-{i:04d}", name)
+        await client.flush(timeout=10)
+
+    asyncio.run(batch("First"))
+    asyncio.run(batch("Second"))
+    assert recorder.shutdowns == 0
+    assert len(recorder.events("First")) == len(recorder.events("Second")) == 5
+    asyncio.run(client.shutdown(timeout=5))
+    assert recorder.shutdowns == 1
+    assert recorder.loaded_with is not None
+
+
 def test_async_and_sync_share_one_client_across_asyncio_run_calls(
     threaded: ThreadedCollector,
 ) -> None:
@@ -116,6 +209,53 @@ def test_async_and_sync_share_one_client_across_asyncio_run_calls(
     asyncio.run(second())
     assert len({e["insert_id"] for e in threaded.amplitude_events()}) == 301
     sync.shutdown(timeout=5)
+
+
+def test_a_loop_closed_without_shutdown_hands_delivery_to_the_next_one(
+    threaded: ThreadedCollector,
+) -> None:
+    """``run_until_complete`` then ``close``: unlike ``asyncio.run``, nothing cancels the
+    lanes' tasks, so the client must not reuse what belonged to that loop (its wake-up
+    events, its HTTP session). A real process, as such a script would be."""
+    code = textwrap.dedent(
+        f"""
+        import asyncio
+        from itly_async import AmplitudeOptions, Client, Options
+
+        client = Client()
+        client.load(Options(destinations={{"amplitude": AmplitudeOptions(
+            api_key="{AMP_KEY}", server_url="{threaded.amplitude_url}")}}))
+
+        async def first():
+            for i in range(50):
+                await client.track("user-%04d" % i, "First")
+            await client.flush(10)  # a session is open on this loop now
+            for i in range(10):
+                await client.track("user-%04d" % i, "Left Behind")
+
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(first())
+        loop.close()
+
+        async def second():
+            for i in range(10):
+                await client.track("user-%04d" % i, "Second")
+            report = await client.flush(10)
+            print("delivered", report.delivered, "pending", report.pending)
+            await client.shutdown(5)
+
+        asyncio.run(second())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "delivered 70 pending 0" in done.stdout, done.stderr
+    assert "internal error" not in done.stderr
+    names = [e["event_type"] for e in threaded.amplitude_events()]
+    assert sorted(set(names)) == ["First", "Left Behind", "Second"]
+    assert len(names) == 70
 
 
 SCRIPT = """
