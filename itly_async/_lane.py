@@ -30,7 +30,7 @@ from ._config import DeliveryOptions
 from ._destination import Action, HttpDestination, ResponseInfo, UnsupportedEvent, Verdict
 from ._event import Event
 from ._logger import ItlyLogger, RateLimitedLog
-from ._retry import backoff_delay, describe_error, retry_allowed
+from ._retry import describe_error, retry_allowed, retry_wait
 from ._stats import Rejection, RejectionLog, Tally
 from ._threads import Workers
 
@@ -452,12 +452,11 @@ class Lane:
                 )
             self.paused_reason = verdict.reason
             wait = self.delivery.max_server_wait
-        if wait is None:
-            # one draw per batch: the batch stays together instead of scattering into
-            # many tiny requests, each due at its own random moment
-            attempts = max(item.attempts for item in batch) + 1
-            d = self.delivery
-            wait = backoff_delay(attempts, base=d.retry_base, cap=d.retry_cap, rng=self.rng)
+        # one draw per batch: the batch stays together instead of scattering into many
+        # tiny requests, each due at its own random moment
+        attempts = max(item.attempts for item in batch) + 1
+        d = self.delivery
+        wait = retry_wait(wait, attempts, base=d.retry_base, cap=d.retry_cap, rng=self.rng)
         for item in batch:
             self._retry(item, now, wait, verdict.reason)
 

@@ -64,6 +64,33 @@ def backoff_delay(
     return draw * step
 
 
+def retry_wait(
+    server_wait: float | None,
+    attempt: int,
+    *,
+    base: float,
+    cap: float,
+    rng: random.Random | Callable[[], float],
+) -> float:
+    """Seconds before resending a failed batch: our backoff, or longer if the server asks.
+
+    The server's wait (``Retry-After``) is a floor, never a licence to go faster: a
+    proxy answering ``Retry-After: 0`` (or a date in the past) to every request would
+    otherwise spend a batch's whole retry budget in one burst during a short outage.
+
+    Example::
+
+        >>> retry_wait(None, 3, base=0.5, cap=30.0, rng=lambda: 0.5)
+        1.0
+        >>> retry_wait(0.0, 3, base=0.5, cap=30.0, rng=lambda: 0.5)
+        1.0
+        >>> retry_wait(120.0, 3, base=0.5, cap=30.0, rng=lambda: 0.5)
+        120.0
+    """
+    backoff = backoff_delay(attempt, base=base, cap=cap, rng=rng)
+    return backoff if server_wait is None else max(server_wait, backoff)
+
+
 def parse_retry_after(value: str | None, *, now: float, cap: float) -> float | None:
     """Seconds a ``Retry-After`` header asks for, or None when absent or unreadable.
 

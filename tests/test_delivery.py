@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -11,8 +12,14 @@ from typing import Any
 import orjson
 import pytest
 
-from itly_async import Client, CustomOptions, DeliveryOptions
-from itly_async.testing import Collector, Fault, RecordedRequest, RecordingAdapter
+from itly_async import AmplitudeOptions, Client, CustomOptions, DeliveryOptions, Options
+from itly_async.testing import (
+    Collector,
+    Fault,
+    RecordedRequest,
+    RecordingAdapter,
+    VirtualClock,
+)
 from tests.helpers import AMP_KEY, SEG_KEY
 
 
@@ -94,6 +101,38 @@ async def test_503_three_times_then_200_delivers_all_with_the_same_ids(
     assert set(attempts) == {e["insert_id"] for e in collector.amplitude_events()}
     assert [r.status for r in collector.requests][:4] == [503, 503, 503, 200]
     assert client.stats().retried >= 150
+    await client.shutdown(timeout=5)
+
+
+async def test_retry_after_zero_does_not_spend_the_retry_budget_at_once(
+    collector: Collector, vclock: VirtualClock
+) -> None:
+    """A proxy answering 503 with ``Retry-After: 0`` for five (virtual) seconds: the
+    header is a floor under our backoff, so thirteen sends spread out past the outage
+    instead of burning out in the first instant."""
+    down_until = vclock.now() + 5.0
+
+    def outage(request: RecordedRequest) -> Fault | None:
+        if vclock.now() < down_until:
+            return Fault(status=503, headers={"Retry-After": "0"})
+        return None
+
+    collector.add_rule(outage)
+    client = Client(clock=vclock.now, sleep=vclock.sleep, rng=random.Random(7))
+    client.load(
+        Options(
+            destinations={
+                "amplitude": AmplitudeOptions(api_key=AMP_KEY, server_url=collector.amplitude_url)
+            },
+            delivery=DeliveryOptions(flush_queue_size=100),
+        )
+    )
+    for i in range(20):
+        await client.track(f"user-{i:04d}", "Tick", {"i": i})
+    report = await client.flush(timeout=30)
+    assert report.delivered == 20
+    assert report.rejected == 0
+    assert sum(vclock.waits) >= 5.0
     await client.shutdown(timeout=5)
 
 

@@ -21,6 +21,7 @@ from itly_async._retry import (
     parse_retry_after,
     reject_all,
     retry_allowed,
+    retry_wait,
     server_wait,
     short_text,
     split_or_reject,
@@ -85,6 +86,26 @@ def test_backoff_is_always_within_zero_and_cap(
 def test_backoff_with_real_rng_is_within_the_step(attempt: int, seed: int) -> None:
     delay = backoff_delay(attempt, base=0.5, cap=30.0, rng=random.Random(seed))
     assert 0.0 <= delay <= min(30.0, 0.5 * 2.0 ** min(attempt - 1, 1000))
+
+
+# --- retry_wait --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("server", "attempt", "draw", "expected"),
+    [
+        pytest.param(None, 1, 0.5, 0.25, id="no-header-backoff"),
+        pytest.param(None, 4, 0.5, 2.0, id="no-header-later-attempt"),
+        pytest.param(0.0, 4, 0.5, 2.0, id="retry-after-0-is-not-faster"),
+        pytest.param(0.0, 13, 0.999, 29.97, id="retry-after-0-at-the-cap"),
+        pytest.param(1.0, 1, 0.5, 1.0, id="server-longer-wins"),
+        pytest.param(120.0, 6, 0.999, 120.0, id="server-much-longer"),
+        pytest.param(0.5, 6, 0.5, 8.0, id="backoff-longer-wins"),
+    ],
+)
+def test_retry_wait(server: float | None, attempt: int, draw: float, expected: float) -> None:
+    wait = retry_wait(server, attempt, base=0.5, cap=30.0, rng=lambda: draw)
+    assert wait == pytest.approx(expected)
 
 
 # --- parse_retry_after -------------------------------------------------------------------
