@@ -16,6 +16,11 @@ being pulled (or ``default``), one Amplitude destination named ``amplitude`` wit
 (give them at load time through ``DestinationsOptions``), and version ``0.0.0``. The event
 version comes from the ``$id``'s ``/version/X`` suffix, or a ``version`` key.
 Problems found later are reported at the paths of the original file.
+
+An item's ``"additionalProperties": false`` is what every generated item is anyway. Any
+other value (``true``, a schema) is a problem rather than dropped: the generated
+validators and functions accept only the plan's properties, so an export that allows
+more would silently start rejecting events the export called valid.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from ._problems import Path, Problem, quote
 _ITEMS = ("context", "identify", "group")
 _VERSION_IN_ID = re.compile(r"/version/([^/]+)/?\Z")
 #: keys of an exported item schema that carry no information the plan needs
-_IGNORED = frozenset({"$id", "$schema", "title", "$comment", "type", "additionalProperties"})
+_IGNORED = frozenset({"$id", "$schema", "title", "$comment", "type"})
 
 
 @attrs.frozen(kw_only=True)
@@ -89,9 +94,20 @@ def convert_export(
                     'Every item of the export must be an object schema ("type": "object").',
                 )
             )
+        extra = schema.get("additionalProperties", False)
+        if extra is not False:
+            problems.append(
+                Problem(
+                    (name, "additionalProperties"),
+                    f'"additionalProperties": {quote(extra)} is not supported: every property '
+                    "must be in the plan.",
+                    'Remove it or set it to false, and declare under "properties" each '
+                    "property the item may have.",
+                )
+            )
         item: dict[str, Any] = {}
         for key, value in schema.items():
-            if key in _IGNORED or key == "version":
+            if key in _IGNORED or key in ("version", "additionalProperties"):
                 continue
             item[key] = value
         if name in _ITEMS:

@@ -88,6 +88,29 @@ _TAKEN_TYPE_NAMES = frozenset(
     }
 )
 
+#: lowercase names the generated modules bind at module level besides the event functions.
+#: Type names are CamelCase, which keeps them apart from these for cased scripts; in a
+#: script without case (``日`` + ``本`` -> ``日本``) a type name could equal any of them.
+_TAKEN_NAMES = frozenset(
+    {
+        "alias",
+        "annotations",
+        "attrs",
+        "flush",
+        "group",
+        "identify",
+        "load",
+        "shutdown",
+        "stats",
+        "sync",
+        "track",
+        "_CLIENT",
+        "_SYNC",
+        "_properties",
+        "_validators",
+    }
+)
+
 FILES = (
     "__init__.py",
     "_client.py",
@@ -203,7 +226,7 @@ def generate(plan: TrackingPlan, source: str, package: str = "itly") -> dict[str
     Raises ``UsageError`` for an unknown source and ``_compile.CompileError`` when
     fastjsonschema rejects a schema (``itly check`` reports that as a plan problem).
     """
-    if not package.isidentifier() or package.startswith("_"):
+    if not package.isidentifier() or package.startswith("_") or keyword.iskeyword(package):
         raise ValueError(f"package name {package!r} must be a public Python identifier")
     src = _prepare(plan, source, package)
     env = environment()
@@ -229,8 +252,11 @@ def generate(plan: TrackingPlan, source: str, package: str = "itly") -> dict[str
 
 
 def _prepare(plan: TrackingPlan, source: str, package: str) -> Source:
-    registry = _pytypes.TypeRegistry(taken=set(_TAKEN_TYPE_NAMES))
-    src = Source(plan, source, package, plan.events_of(source), registry, {})
+    events = plan.events_of(source)
+    # the type aliases share the modules' namespace with the event functions and builders
+    taken = {*_TAKEN_TYPE_NAMES, *_TAKEN_NAMES, *(e.ident for e in events)}
+    registry = _pytypes.TypeRegistry(taken=taken)
+    src = Source(plan, source, package, events, registry, {})
     annotations: dict[tuple[str, str], str] = {}
     for key, item in src.items():
         for prop in item.parameters:
@@ -841,6 +867,12 @@ def _render_validators(env: jinja2.Environment, src: Source, ctx: Mapping[str, A
         for e in src.events
     )
     tail.append(f"EVENTS: dict[str, Any] = {{\n{events}}}")
+    # parsed back by the next ``itly pull`` (_write.parse_snapshot) to report what changed
+    about = "".join(
+        f"    {py_str(e.name)}: ({py_str(e.version)}, {py_str(e.description)}),\n"
+        for e in src.events
+    )
+    tail.append(f"EVENT_ABOUT: dict[str, Any] = {{\n{about}}}")
     return env.get_template("_validators.py.j2").render(
         ctx, code=Code(code.strip()), tail=Code("\n".join(tail))
     )

@@ -2,16 +2,28 @@
 
 - bytes that are not UTF-8 and text that is not JSON: a problem with line and column;
 - a key given twice in one object (``json`` silently keeps the last): a problem at its path;
-- ``NaN`` / ``Infinity`` (accepted by Python's ``json``, not by JSON): a problem at its path.
+- ``NaN`` / ``Infinity`` (accepted by Python's ``json``, not by JSON), and a number too
+  large for a float (``1e400``, which Python reads as infinity and the generated code
+  could not spell): a problem at its path;
+- an integer longer than Python converts (``sys.get_int_max_str_digits``, 4300 digits by
+  default; ``json`` raises ``ValueError``): a problem with its path, line and column.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ._problems import PathPart, Problem, UsageError
+from ._problems import PathPart, Problem, UsageError, format_path
+
+#: the tokens of valid JSON text that can hold digits: strings (skipped whole, so digits
+#: inside them never count) and numbers
+_DIGIT_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')
 
 
 class _Object(dict[str, Any]):
@@ -21,8 +33,33 @@ class _Object(dict[str, Any]):
 
 
 class _NonFinite:
+    """``NaN`` / ``Infinity`` / ``-Infinity``, or a float literal beyond the float range."""
+
     def __init__(self, token: str) -> None:
         self.token = token
+
+
+class _LongInt:
+    """An integer literal with more digits than Python converts; ``offset`` is set once
+    the text has been searched for it (the parser does not tell where a number was)."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+        self.offset = 0
+
+
+def _parse_float(token: str) -> float | _NonFinite:
+    value = float(token)
+    return value if math.isfinite(value) else _NonFinite(token)
+
+
+def _long_int_offsets(text: str) -> Iterator[int]:
+    """Where the integer literals too long to convert start, in text order."""
+    limit = sys.get_int_max_str_digits()
+    for match in _DIGIT_TOKENS.finditer(text):
+        token = match.group()
+        if token[0] != '"' and token.lstrip("-").isdigit() and len(token.lstrip("-")) > limit:
+            yield match.start()
 
 
 def _pairs_hook(pairs: list[tuple[str, Any]]) -> _Object:
@@ -61,8 +98,23 @@ def _syntax_fix(message: str, at_end: bool) -> str:
 
 def parse_json_text(text: str) -> tuple[Any, list[Problem]]:
     """Parse ``text``; on a syntax error return ``(None, [problem with line/column])``."""
+    long_ints: list[_LongInt] = []
+
+    def parse_int(token: str) -> int | _LongInt:
+        try:
+            return int(token)
+        except ValueError:  # more digits than sys.get_int_max_str_digits() allows
+            long_ints.append(_LongInt(len(token.lstrip("-"))))
+            return long_ints[-1]
+
     try:
-        value = json.loads(text, object_pairs_hook=_pairs_hook, parse_constant=_NonFinite)
+        value = json.loads(
+            text,
+            object_pairs_hook=_pairs_hook,
+            parse_constant=_NonFinite,
+            parse_float=_parse_float,
+            parse_int=parse_int,
+        )
     except json.JSONDecodeError as exc:
         at_end = exc.pos >= len(text.rstrip())
         return None, [
@@ -84,11 +136,14 @@ def parse_json_text(text: str) -> tuple[Any, list[Problem]]:
                 column=1,
             )
         ]
+    # the parser calls parse_int in text order, so the n-th long integer found is the n-th
+    for long_int, offset in zip(long_ints, _long_int_offsets(text), strict=False):
+        long_int.offset = offset
     problems: list[Problem] = []
-    return _clean(value, (), problems), problems
+    return _clean(value, (), problems, text), problems
 
 
-def _clean(value: Any, path: tuple[PathPart, ...], problems: list[Problem]) -> Any:
+def _clean(value: Any, path: tuple[PathPart, ...], problems: list[Problem], text: str) -> Any:
     if isinstance(value, _Object):
         for key in value.duplicates:
             problems.append(
@@ -99,19 +154,59 @@ def _clean(value: Any, path: tuple[PathPart, ...], problems: list[Problem]) -> A
                     "Remove the duplicate or rename it.",
                 )
             )
-        return {k: _clean(v, (*path, k), problems) for k, v in value.items()}
+        return {k: _clean(v, (*path, k), problems, text) for k, v in value.items()}
     if isinstance(value, list):
-        return [_clean(v, (*path, i), problems) for i, v in enumerate(value)]
+        return [_clean(v, (*path, i), problems, text) for i, v in enumerate(value)]
     if isinstance(value, _NonFinite):
+        problems.append(_non_finite(path, value.token))
+        return None
+    if isinstance(value, _LongInt):
+        line, column = _position(text, value.offset)
         problems.append(
             Problem(
                 path,
-                f"{value.token} is not a JSON number.",
-                "Use a finite number, or leave the keyword out.",
+                f"the integer at {format_path(path)} has {value.digits} digits, more than "
+                f"the {sys.get_int_max_str_digits()} Python reads.",
+                "Use a number of sensible size (no schema needs thousands of digits), or leave "
+                "the keyword out.",
+                line=line,
+                column=column,
             )
         )
         return None
     return value
+
+
+def _non_finite(path: tuple[PathPart, ...], token: str) -> Problem:
+    if token in ("NaN", "Infinity", "-Infinity"):
+        return Problem(
+            path,
+            f"{token} is not a JSON number.",
+            "Use a finite number, or leave the keyword out.",
+        )
+    shown = token if len(token) <= 24 else token[:21] + "..."
+    return Problem(
+        path,
+        f"the number {shown} is too large for a float: it would be read as infinity.",
+        "Use a finite number (at most about 1.7e308 either way), or leave the keyword out.",
+    )
+
+
+def non_finite_problems(value: Any, path: tuple[PathPart, ...] = ()) -> list[Problem]:
+    """A problem for every NaN or infinity in an already-parsed value.
+
+    ``parse_json_text`` reports them itself; this is for plans handed over as Python data
+    (``check_plan_data``), where ``float("inf")`` would otherwise reach the generated code
+    as the undefined name ``inf``.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        token = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return [_non_finite(path, token)]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in non_finite_problems(v, (*path, k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in non_finite_problems(v, (*path, i))]
+    return []
 
 
 def read_json_file(path: str | Path) -> tuple[Any, list[Problem]]:

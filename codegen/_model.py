@@ -18,7 +18,7 @@ import attrs
 
 from . import _compile, _names
 from ._export import ExportDefaults, convert_export, is_export_shape
-from ._jsonload import read_json_file
+from ._jsonload import non_finite_problems, read_json_file
 from ._problems import Path, PlanError, Problem, UsageError, format_path, quote
 from ._schemacheck import canonical, check_schema, is_type
 
@@ -187,18 +187,22 @@ def check_plan_data(
     data: Any, *, filename: str = "tracking-plan.json", defaults: ExportDefaults | None = None
 ) -> tuple[TrackingPlan | None, list[Problem]]:
     """Check an already-parsed plan (either shape). Returns the plan, or None and problems."""
+    # what a plan file's reader reports before any check (load_plan stops there too)
+    unreadable = non_finite_problems(data)
+    if unreadable:
+        return None, unreadable
     to_original = None
-    problems: list[Problem] = []
+    shape_problems: list[Problem] = []  # already at the paths of the export
     if is_export_shape(data):
-        data, to_original, problems = convert_export(data, defaults or ExportDefaults())
-    problems += check_schema(data)
+        data, to_original, shape_problems = convert_export(data, defaults or ExportDefaults())
+    problems = check_schema(data)
     # the remaining checks run on what is well-formed, so one pass reports everything
     usable = _usable(data, problems)
     plan, more = _build(usable, filename) if usable is not None else (None, [])
     problems += more
     if to_original is not None:
         problems = [attrs.evolve(p, path=to_original(p.path)) for p in problems]
-    problems = _dedupe(problems)
+    problems = _dedupe([*shape_problems, *problems])
     return (plan if not problems else None), problems
 
 
@@ -232,7 +236,12 @@ _TOP_DEFAULTS: Mapping[str, Any] = {
 
 
 def _unit(path: Path) -> Path | None:
-    """The part of the plan a schema problem at ``path`` makes unusable."""
+    """The part of the plan a schema problem at ``path`` makes unusable.
+
+    Within an item, that is the deepest property on the path (``properties.<name>``,
+    through ``items`` of arrays too): a typo in one nested property leaves its siblings,
+    and the ``required`` list beside them, to the remaining checks.
+    """
     if not path or not isinstance(path[0], str):
         return None
     head = path[0]
@@ -241,11 +250,16 @@ def _unit(path: Path) -> Path | None:
     if head in ("events", "context", "identify", "group"):
         base = path[:2] if head == "events" else path[:1]
         rest = path[len(base) :]
-        if len(base) == 2 and len(rest) >= 2 and rest[0] == "properties":
-            return (*base, "properties", rest[1])
-        if len(base) == 1 and len(rest) >= 2 and rest[0] == "properties":
-            return (*base, "properties", rest[1])
-        return base
+        # rest goes "properties", a name, that property's keywords: maybe "items" (of an
+        # array, any number of times), then "properties" and a nested name, and so on
+        end = i = 0
+        while True:
+            while i < len(rest) and rest[i] == "items":
+                i += 1
+            if i + 1 >= len(rest) or rest[i] != "properties":
+                break
+            end = i = i + 2
+        return (*base, *rest[:end])
     return path[:1] if head in _TOP_DEFAULTS else None
 
 
@@ -314,23 +328,15 @@ def _build(data: Mapping[str, Any], filename: str) -> tuple[TrackingPlan | None,
         )
 
     events: list[Item] = []
+    checked = [i for i in items.values() if i is not None]
     first_by_name: dict[str, int] = {}
     for index, raw in enumerate(data["events"]):
         if raw is BAD:
             continue
         path: Path = ("events", index)
         name = raw["name"]
-        if name in first_by_name:
-            problems.append(
-                Problem(
-                    (*path, "name"),
-                    f"the event name {quote(name)} is already used by "
-                    f"{format_path(('events', first_by_name[name]))}.",
-                    "Rename one of the two events, or merge them into one.",
-                )
-            )
-            continue
-        first_by_name[name] = index
+        # a duplicate is checked like any event (its problems are problems too), but is
+        # left out of the events, so it does not also collide with the first one
         event = _item("event", name, raw, path, problems)
         for source in event.sources or ():
             if source not in data["sources"]:
@@ -342,6 +348,18 @@ def _build(data: Mapping[str, Any], filename: str) -> tuple[TrackingPlan | None,
                         f'Define it under "sources", or use one of: {_listing(sources)}.',
                     )
                 )
+        checked.append(event)
+        if name in first_by_name:
+            problems.append(
+                Problem(
+                    (*path, "name"),
+                    f"the event name {quote(name)} is already used by "
+                    f"{format_path(('events', first_by_name[name]))}.",
+                    "Rename one of the two events, or merge them into one.",
+                )
+            )
+            continue
+        first_by_name[name] = index
         events.append(event)
 
     for source in sources:
@@ -352,8 +370,8 @@ def _build(data: Mapping[str, Any], filename: str) -> tuple[TrackingPlan | None,
             problems,
         )
 
-    for item in [i for i in items.values() if i is not None] + events:
-        error = _compile.definition_error(item.json_schema())
+    for item in checked:
+        error = _compile.definition_error(_compilable_schema(item, problems))
         if error is not None:
             problems.append(
                 Problem(
@@ -377,6 +395,33 @@ def _build(data: Mapping[str, Any], filename: str) -> tuple[TrackingPlan | None,
         filename=filename,
     )
     return plan, problems
+
+
+def _compilable_schema(item: Item, problems: Sequence[Problem]) -> dict[str, Any]:
+    """The item's schema without the properties that already have a problem.
+
+    The compile check is the last resort for what the checks above do not know; a property
+    they already reported (an invalid pattern, a part the schema check marked ``BAD``)
+    would only be reported a second time, less clearly, as the whole item's failure.
+    """
+    reported = {p.path[: len(item.path) + 2] for p in problems}
+    schema = item.json_schema()
+    schema["properties"] = {
+        prop.name: schema["properties"][prop.name]
+        for prop in item.properties
+        if prop.path not in reported and not _contains_bad(prop.schema)
+    }
+    return schema
+
+
+def _contains_bad(value: Any) -> bool:
+    if value is BAD:
+        return True
+    if isinstance(value, Mapping):
+        return any(_contains_bad(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_bad(v) for v in value)
+    return False
 
 
 def _listing(names: Iterable[str]) -> str:
@@ -518,6 +563,9 @@ def _no_identifier(name: str, path: Path, kind: str) -> Problem:
     )
 
 
+_PLURAL = {"event": "events", "property": "properties"}
+
+
 def _check_collisions(
     things: Iterable[Property | Item], where: str, kind: str, problems: list[Problem]
 ) -> None:
@@ -533,7 +581,7 @@ def _check_collisions(
                 (*thing.path, "name") if isinstance(thing, Item) else thing.path,
                 f"the {kind} names {quote(other.name)} and {quote(thing.name)} {where} both "
                 f"become the Python name {thing.ident!r}.",
-                f"Rename one of the two {kind}s so their names differ in more than case, "
+                f"Rename one of the two {_PLURAL[kind]} so their names differ in more than case, "
                 "spacing or punctuation.",
             )
         )
@@ -554,12 +602,15 @@ def _check_required(
 
 
 def _walk(schema: Mapping[str, Any], path: Path) -> Iterator[tuple[Mapping[str, Any], Path]]:
+    """Every schema node of a property; nested parts the schema check rejected (``BAD``)
+    are skipped, as they are reported already."""
     yield schema, path
     items = schema.get("items")
     if isinstance(items, dict):
         yield from _walk(items, (*path, "items"))
     for key, sub in schema.get("properties", {}).items():
-        yield from _walk(sub, (*path, "properties", key))
+        if sub is not BAD:
+            yield from _walk(sub, (*path, "properties", key))
 
 
 def _types_of(schema: Mapping[str, Any]) -> list[str] | None:

@@ -16,6 +16,7 @@ anything else, so a template cannot interpolate raw plan text by mistake.
 from __future__ import annotations
 
 import io
+import math
 import textwrap
 import tokenize
 import unicodedata
@@ -69,6 +70,8 @@ def py_literal(value: Any) -> Code:
     if isinstance(value, int):
         return Code(str(value))
     if isinstance(value, float):
+        if not math.isfinite(value):  # repr would be the undefined name inf or nan
+            raise ValueError(f"not a JSON number: {value!r} (the plan checks reject it)")
         return Code(repr(value))
     if isinstance(value, str):
         return py_str(value)

@@ -170,13 +170,21 @@ class _Checker:
             out.append(Problem(path, f"{quote(value)} is not one of {allowed}.", fix))
             return
         if "anyOf" in node:
+            trials: list[list[Problem]] = []
             for branch in node["anyOf"]:
                 trial: list[Problem] = []
                 self.check(value, branch, path, trial)
                 if not trial:
                     break
+                trials.append(trial)
             else:
-                out.append(Problem(path, f"{_describe(value)} is not allowed here.", fix))
+                # a branch whose shape the value has, failing only inside (a list of types
+                # with one typo), knows which element is wrong; else the anyOf's sentence
+                inside = [t for t in trials if all(len(p.path) > len(path) for p in t)]
+                if inside:
+                    out.extend(inside[0])
+                else:
+                    out.append(Problem(path, f"{_describe(value)} is not allowed here.", fix))
                 return
 
         if isinstance(value, dict):

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from ._generate import FILES, HEADER_MARK
-from ._problems import UsageError, quote
+from ._problems import UsageError, printable, quote
 from ._render import LINE_LENGTH, width
 
 _FORMAT_TIMEOUT = 60.0  # seconds; ruff formats a 200-event package in well under one
@@ -88,6 +88,9 @@ class Snapshot:
 
     items: Mapping[str, Mapping[str, Any]]  # "context"/"identify"/"group"/event name -> schema
     events: tuple[str, ...]
+    #: event name -> (version, description); None for a package written before itly
+    #: recorded them (its versions and descriptions are unknown, not empty)
+    about: Mapping[str, tuple[str, str]] | None = None
 
 
 def read_snapshot(package_dir: Path) -> Snapshot | None:
@@ -107,6 +110,7 @@ def parse_snapshot(validators_source: str) -> Snapshot | None:
         return None
     items: dict[str, Mapping[str, Any]] = {}
     events: list[str] = []
+    about: dict[str, tuple[str, str]] | None = None
     for node in tree.body:
         if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name):
             continue
@@ -123,9 +127,33 @@ def parse_snapshot(validators_source: str) -> Snapshot | None:
                     ):
                         events.append(key.value)
                         items["event:" + key.value] = ast.literal_eval(entry.elts[0])
+            elif name == "EVENT_ABOUT" and value is not None:
+                about = _about(value)
         except (ValueError, TypeError, SyntaxError):
             return None
-    return Snapshot(items=items, events=tuple(events))
+    return Snapshot(items=items, events=tuple(events), about=about)
+
+
+def _about(node: ast.expr) -> dict[str, tuple[str, str]] | None:
+    """The ``EVENT_ABOUT`` table, or None (unknown) when it is not the shape we write;
+    the schemas alone still make a snapshot."""
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    out: dict[str, tuple[str, str]] = {}
+    for name, entry in value.items():
+        if not (
+            isinstance(name, str)
+            and isinstance(entry, tuple)
+            and len(entry) == 2
+            and all(isinstance(x, str) for x in entry)
+        ):
+            return None
+        out[name] = (entry[0], entry[1])
+    return out
 
 
 def _label(key: str) -> str:
@@ -145,33 +173,60 @@ def describe_changes(old: Snapshot | None, new: Snapshot) -> list[str]:
             lines.append(f"- {_label(key)}")
     for key, schema in new.items.items():
         before = old.items.get(key)
-        if before is None or before == schema:
+        if before is None:
             continue
-        details: list[str] = []
-        old_props = before.get("properties", {})
-        new_props = schema.get("properties", {})
-        old_req = set(before.get("required", ()))
-        new_req = set(schema.get("required", ()))
-        for name in new_props:
-            if name not in old_props:
-                details.append(f"+ property {quote(name)}")
-        for name in old_props:
-            if name not in new_props:
-                details.append(f"- property {quote(name)}")
-        for name, prop in new_props.items():
-            if name not in old_props:
-                continue
-            what = []
-            if old_props[name] != prop:
-                what.append("schema changed")
-            if (name in old_req) != (name in new_req):
-                what.append("now required" if name in new_req else "now optional")
-            if what:
-                details.append(f"~ property {quote(name)}: {', '.join(what)}")
-        if not details:
-            details.append("schema changed")
-        lines.append(f"~ {_label(key)}: " + "; ".join(details))
+        details = _about_changes(old, new, key)
+        if before != schema:
+            details += _schema_changes(before, schema)
+        if details:
+            lines.append(f"~ {_label(key)}: " + "; ".join(details))
     return lines
+
+
+def _schema_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """What differs between two different schemas of one item, property by property."""
+    details: list[str] = []
+    old_props = before.get("properties", {})
+    new_props = after.get("properties", {})
+    old_req = set(before.get("required", ()))
+    new_req = set(after.get("required", ()))
+    for name in new_props:
+        if name not in old_props:
+            details.append(f"+ property {quote(name)}")
+    for name in old_props:
+        if name not in new_props:
+            details.append(f"- property {quote(name)}")
+    for name, prop in new_props.items():
+        if name not in old_props:
+            continue
+        what = []
+        if old_props[name] != prop:
+            what.append("schema changed")
+        if (name in old_req) != (name in new_req):
+            what.append("now required" if name in new_req else "now optional")
+        if what:
+            details.append(f"~ property {quote(name)}: {', '.join(what)}")
+    return details or ["schema changed"]
+
+
+def _about_changes(old: Snapshot, new: Snapshot, key: str) -> list[str]:
+    """``version 1.0.0 -> 1.1.0`` / ``description changed`` for an event; nothing when
+    either package does not record them (one written by an older itly)."""
+    if not key.startswith("event:") or old.about is None or new.about is None:
+        return []
+    before, after = old.about.get(key[6:]), new.about.get(key[6:])
+    if before is None or after is None:
+        return []
+    out = []
+    if before[0] != after[0]:
+        out.append(f"version {_version(before[0])} -> {_version(after[0])}")
+    if before[1] != after[1]:
+        out.append("description changed")
+    return out
+
+
+def _version(version: str) -> str:
+    return printable(version) if version else "(none)"
 
 
 # --- writing ---------------------------------------------------------------------------

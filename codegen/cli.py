@@ -9,6 +9,7 @@ printed as a bare traceback.
 from __future__ import annotations
 
 import argparse
+import keyword
 import os
 import runpy
 import sys
@@ -96,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
         "and how to fix it.",
     )
     check.add_argument("--plan", default="tracking-plan.json", help="the plan file")
-    check.add_argument("--source", help="name of the source (for a schema.json export)")
+    check.add_argument(
+        "--source",
+        help="name of the source (for a schema.json export; for a full plan, one of its sources)",
+    )
     _add_export_flags(check)
 
     pull = sub.add_parser(
@@ -152,6 +156,9 @@ def _print_problems(error: PlanError, out: TextIO) -> None:
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     plan = load_plan(args.plan, defaults=_defaults(args, args.source))
+    if args.source is not None:
+        # an export's source is named by --source itself; a full plan must define it
+        plan.require_source(args.source)
     sources = ", ".join(f"{s} ({len(plan.events_of(s))} events)" for s in plan.sources)
     print(
         f"{args.plan}: OK: plan version {printable(plan.version)}, {len(plan.events)} events; "
@@ -161,9 +168,19 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _check_package_name(name: str) -> None:
+    # soft keywords (match, type...) are fine: ``import match`` works
+    if not name.isidentifier() or name.startswith("_"):
+        raise UsageError(f"--package {name!r} must be a Python identifier not starting with _")
+    if keyword.iskeyword(name):
+        raise UsageError(
+            f"--package {name!r} is a Python keyword, so `import {name}` would be a syntax "
+            f"error; choose another name, e.g. {name}_tracking"
+        )
+
+
 def cmd_pull(args: argparse.Namespace, out: TextIO) -> int:
-    if not args.package.isidentifier() or args.package.startswith("_"):
-        raise UsageError(f"--package {args.package!r} must be a Python identifier")
+    _check_package_name(args.package)
     plan = load_plan(args.plan, defaults=_defaults(args, args.source))
     plan.require_source(args.source)
     files = generate(plan, args.source, args.package)
@@ -171,7 +188,10 @@ def cmd_pull(args: argparse.Namespace, out: TextIO) -> int:
         files = format_files(files, find_ruff())
     package_dir = Path(args.out) / args.package
     before = read_snapshot(package_dir)
-    write_package(files, package_dir, force=args.force)
+    try:
+        write_package(files, package_dir, force=args.force)
+    except OSError as exc:
+        raise UsageError(_unwritable(args.out, package_dir, exc)) from None
     after = parse_snapshot(files["_validators.py"])
     events = len(plan.events_of(args.source))
     print(
@@ -192,6 +212,16 @@ def cmd_pull(args: argparse.Namespace, out: TextIO) -> int:
         else:
             print("no changes since the last pull", file=out)
     return EXIT_OK
+
+
+def _unwritable(out_dir: str, package_dir: Path, exc: OSError) -> str:
+    """Why ``--out`` cannot take the package, for a usage error."""
+    here = Path(out_dir)
+    if here.exists() and not here.is_dir():
+        why = f"{out_dir} is a file, not a folder"
+    else:
+        why = f"cannot write {package_dir} ({exc.strerror or exc})"
+    return f"--out {out_dir}: {why}; choose a folder you can write to"
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:

@@ -433,3 +433,162 @@ def test_schema_check_agrees_with_a_real_validator() -> None:
             validate(copy.deepcopy(data))
     with pytest.raises(fastjsonschema.JsonSchemaException):
         validate({"version": "1", "sources": {}, "destinations": {}, "events": []})
+
+
+# --- numbers Python cannot hold as written ----------------------------------------------
+
+
+def test_a_number_too_large_for_a_float_is_a_problem_at_its_path() -> None:
+    value, problems = parse_json_text('{"a": {"minimum": 1e400}, "b": [-1e400, 1e-400]}')
+    assert value == {"a": {"minimum": None}, "b": [None, 0.0]}  # underflow to 0 is harmless
+    assert [p.where for p in problems] == ["$.a.minimum", "$.b[0]"]
+    assert "too large for a float" in problems[0].message
+    assert "finite number" in problems[0].fix
+
+
+def test_an_infinite_float_in_parsed_data_is_a_problem_at_its_path() -> None:
+    data = plan_dict()
+    data["events"][0]["properties"]["available_processors"]["maximum"] = float("inf")
+    plan, problems = check_plan_data(data)
+    assert plan is None
+    assert [p.where for p in problems] == ["$.events[0].properties.available_processors.maximum"]
+
+
+def test_check_rejects_an_overflowing_number_instead_of_writing_inf(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = json.dumps(plan_dict()).replace('"minimum": 1', '"minimum": 1e400')
+    path = tmp_path / "plan.json"
+    path.write_text(text)
+    code, out, _ = _run(["check", "--plan", str(path)], capsys)
+    assert code == 1
+    assert f"{path}: $.events[0].properties.available_processors.minimum: " in out
+    code, out, _ = _run(["pull", "backend", "--plan", str(path), "--out", str(tmp_path)], capsys)
+    assert code == 1
+    assert not (tmp_path / "itly").exists()
+
+
+def test_an_integer_with_too_many_digits_is_a_problem_with_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digits = "9" * 5000
+    text = json.dumps(plan_dict(), indent=2).replace('"minimum": 1', f'"minimum": {digits}')
+    # the same digits inside a string are text, not a number: they must not count
+    text = text.replace('"version": "1.0.0"', f'"version": "{digits}"', 1)
+    path = tmp_path / "plan.json"
+    path.write_text(text)
+    code, out, err = _run(["check", "--plan", str(path)], capsys)
+    assert code == 1, err
+    offset = text.index(f": {digits}") + 2
+    line = text.count("\n", 0, offset) + 1
+    column = offset - text.rfind("\n", 0, offset)
+    first = out.splitlines()[0]
+    assert first.startswith(f"{path}:{line}:{column}: the integer at ")
+    assert "$.events[0].properties.available_processors.minimum has 5000 digits" in first
+    assert "Fix:" in first
+    assert len(first) < 400  # the digits themselves are not printed
+
+
+# --- every problem, also inside one property or a duplicate -----------------------------
+
+
+def test_every_problem_inside_one_nested_property_is_reported() -> None:
+    data = plan_dict()
+    data["events"][0]["properties"]["y"] = {
+        "type": "object",
+        "properties": {"z": {"type": "strng"}, "w": {"type": "string", "pattern": "["}},
+        "required": ["q"],
+    }
+    plan, problems = check_plan_data(data)
+    assert plan is None
+    assert sorted(p.where for p in problems) == [
+        "$.events[0].properties.y.properties.w.pattern",
+        "$.events[0].properties.y.properties.z.type",
+        "$.events[0].properties.y.required[0]",
+    ]
+
+
+def test_nested_problems_under_array_items_are_all_reported() -> None:
+    data = plan_dict()
+    data["events"][0]["properties"]["rows"] = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"a": {"type": "intger"}, "b": {"minLength": 3, "maxLength": 1}},
+        },
+        "minItems": 5,
+        "maxItems": 2,
+    }
+    _, problems = check_plan_data(data)
+    assert sorted(p.where for p in problems) == [
+        "$.events[0].properties.rows.items.properties.a.type",
+        "$.events[0].properties.rows.items.properties.b.minLength",
+        "$.events[0].properties.rows.minItems",
+    ]
+
+
+def test_a_duplicate_events_own_problems_are_reported_too() -> None:
+    data = plan_dict()
+    data["events"].append(
+        {
+            "name": "Process Started",
+            "sources": ["frontend"],
+            "properties": {"x": {"type": "strng"}},
+            "required": ["q"],
+        }
+    )
+    plan, problems = check_plan_data(data)
+    assert plan is None
+    assert [p.where for p in problems] == [
+        "$.events[1].properties.x.type",
+        "$.events[1].required[0]",
+        "$.events[1].sources[0]",
+        "$.events[1].name",
+    ]
+    assert "already used by $.events[0]" in problems[-1].message
+    # the duplicate is no second event: no "both become the Python name" on top
+    assert not any("both become" in p.message for p in problems)
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+def test_an_invalid_pattern_is_reported_once() -> None:
+    data = plan_dict()
+    data["events"][0]["properties"]["code"] = {"type": "string", "pattern": "["}
+    _, problems = check_plan_data(data)
+    assert [p.where for p in problems] == ["$.events[0].properties.code.pattern"]
+    assert "not a valid regular expression" in problems[0].message
+
+
+def test_a_bad_element_of_a_type_list_is_named() -> None:
+    data = plan_dict()
+    data["events"][0]["properties"]["x"] = {"type": ["string", "strng"]}
+    _, problems = check_plan_data(data)
+    assert [p.where for p in problems] == ["$.events[0].properties.x.type[1]"]
+    assert problems[0].message.startswith('"strng" is not one of "string", ')
+    assert "JSON Schema type" in problems[0].fix
+
+
+def test_a_colliding_property_fix_says_properties() -> None:
+    data = plan_dict()
+    data["events"][0]["properties"]["Available-Processors"] = {"type": "integer"}
+    _, problems = check_plan_data(data)
+    assert [p.fix for p in problems] == [
+        "Rename one of the two properties so their names differ in more than case, spacing "
+        "or punctuation."
+    ]
+
+
+def test_check_with_an_unknown_source_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = str(ROOT / "examples/tracking-plan.json")
+    code, out, err = _run(["check", "--plan", plan, "--source", "nope"], capsys)
+    assert code == 2
+    assert out == ""
+    assert "no source 'nope'" in err
+    assert "its sources: backend, worker" in err
+    code, out, _ = _run(["check", "--plan", plan, "--source", "worker"], capsys)
+    assert code == 0
+    assert "OK" in out

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import keyword
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from codegen._names import RESERVED, Kind, identifier, pascal, split_words
+from codegen.samples import small_plan
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -111,3 +121,31 @@ def test_any_name_gives_a_valid_unreserved_identifier_or_none(name: str) -> None
         assert result not in RESERVED
         assert not result.startswith("_")
         assert result == result.lower() or not result.isascii()
+
+
+def test_type_names_avoid_function_names_in_scripts_without_case(
+    import_generated: Callable[..., ModuleType], tools: Any
+) -> None:
+    """``日`` + enum ``本`` makes the alias name ``日本``, which no capital letter keeps
+    apart from the function of the event ``日本`` (nor from ``track`` & co., in principle)."""
+    plan = small_plan(
+        events=[
+            {"name": "日", "properties": {"本": {"enum": ["a", "b"]}}, "required": ["本"]},
+            {"name": "日本"},
+        ]
+    )
+    module = import_generated(plan)
+    assert inspect.iscoroutinefunction(module.日本)
+    models = importlib.import_module(f"{module.__name__}._models")
+    assert models.日本2 == Literal["a", "b"]
+    assert "日本2" in module.__all__
+    proc = subprocess.run(
+        [tools.mypy, "--strict", "--no-incremental", str(Path(module.__file__).parent)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=tools.env,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +154,133 @@ def test_large_plan_pulls_in_a_few_seconds(
     assert code == 0, capsys.readouterr()
     assert elapsed < 20  # ~2 s here; generous for slow CI machines
     assert "200 events" in capsys.readouterr().out
+
+
+def test_pull_reports_event_version_and_description_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = plan_dict()
+    plan["events"][0].update(version="1.0.0", description="A worker came up.")
+    assert _pull(plan, tmp_path, capsys)[0] == 0
+
+    plan["events"][0].update(version="9.9.9")
+    code, out = _pull(plan, tmp_path, capsys)
+    assert code == 0
+    assert '  ~ event "Process Started": version 1.0.0 -> 9.9.9\n' in out
+
+    plan["events"][0].update(description="A worker process came up.")
+    plan["events"][0]["properties"]["cores"] = {"type": "integer"}
+    code, out = _pull(plan, tmp_path, capsys)
+    assert '  ~ event "Process Started": description changed; + property "cores"\n' in out
+
+    del plan["events"][0]["version"]
+    code, out = _pull(plan, tmp_path, capsys)
+    assert '~ event "Process Started": version 9.9.9 -> (none)' in out
+
+
+def test_pull_over_a_package_without_versions_reports_no_spurious_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A package written before itly recorded versions and descriptions: they are unknown,
+    so only what the old snapshot holds (the schemas) is compared."""
+    plan = plan_dict()
+    plan["events"][0].update(version="1.0.0", description="A worker came up.")
+    assert _pull(plan, tmp_path, capsys)[0] == 0
+    validators = tmp_path / "out" / "itly" / "_validators.py"
+    text = validators.read_text()
+    old = text[: text.index("EVENT_ABOUT: ")]  # what the previous code wrote
+    validators.write_text(old)
+
+    plan["events"][0].update(version="2.0.0", description="Changed.")
+    code, out = _pull(plan, tmp_path, capsys)
+    assert code == 0
+    assert "no changes since the last pull" in out
+
+    validators.write_text(old)
+    plan["events"][0]["required"] = ["available_processors"]
+    code, out = _pull(plan, tmp_path, capsys)
+    change = '~ event "Process Started": ~ property "available_processors": now required'
+    assert f"  {change}\n" in out
+    assert "version" not in out.split("changes since the last pull:")[1]
+
+
+def _pull_into(
+    out_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str, str]:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan_dict()))
+    code = main(["pull", "backend", "--plan", str(path), "--out", out_dir, *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_an_out_that_is_a_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("mine\n")
+    code, out, err = _pull_into(str(target), tmp_path, capsys)
+    assert code == 2
+    assert err.startswith(f"itly: error: --out {target}: {target} is a file, not a folder;")
+    assert "Traceback" not in out + err
+    assert target.read_text() == "mine\n"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs a Linux /proc")
+def test_an_out_that_cannot_be_written_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _pull_into("/proc/itly-out", tmp_path, capsys)
+    assert code == 2
+    assert err.startswith("itly: error: --out /proc/itly-out: cannot write /proc/itly-out/itly (")
+    assert "choose a folder you can write to" in err
+
+
+def test_a_keyword_package_name_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _pull_into(str(tmp_path / "out"), tmp_path, capsys, "--package", "class")
+    assert code == 2
+    assert "--package 'class' is a Python keyword" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_soft_keyword_package_name_is_importable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tools: Any
+) -> None:
+    out_dir = tmp_path / "out"
+    code, _, err = _pull_into(str(out_dir), tmp_path, capsys, "--package", "match")
+    assert code == 0, err
+    env = dict(tools.env)
+    env["PYTHONPATH"] = os.pathsep.join([str(out_dir), env["PYTHONPATH"]])
+    proc = subprocess.run(
+        [sys.executable, "-c", "import match; print(match.process_started.__name__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "process_started\n"
+
+
+def test_additional_properties_true_in_an_export_is_a_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = json.loads((ROOT / "examples" / "plans" / "iteratively-export.json").read_text())
+    export["Job Finished"]["additionalProperties"] = True
+    export["identify"]["additionalProperties"] = {"type": "string"}
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps(export))
+    assert main(["check", "--plan", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == f"2 problems found in {path}"
+    assert lines[0].startswith(
+        f"{path}: $.identify.additionalProperties: "
+        '"additionalProperties": {"type": "string"} is not supported'
+    )
+    assert lines[1].startswith(
+        f'{path}: $["Job Finished"].additionalProperties: "additionalProperties": true is not '
+        "supported: every property must be in the plan. Fix: Remove it or set it to false"
+    )

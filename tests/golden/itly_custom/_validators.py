@@ -4,7 +4,8 @@
 # Below: the item schemas compiled to Python by fastjsonschema.compile_to_code at
 # generation time, so loading the package compiles nothing. The code is fastjsonschema's
 # output as emitted, hence exempt from ruff (lint and format) and mypy; the types are in
-# _validators.pyi. The tables at the end map each item to (JSON Schema, validator).
+# _validators.pyi. The tables at the end map each item to (JSON Schema, validator), and
+# each event to its (version, description), which the next `itly pull` reports changes of.
 # ruff: noqa
 # mypy: ignore-errors
 # fmt: off
@@ -497,4 +498,8 @@ GROUP: Any = ({"type": "object", "properties": {"seats": {"type": "integer", "mi
 EVENTS: dict[str, Any] = {
     "Invoice Paid": ({"type": "object", "properties": {"invoiceId": {"type": "string", "minLength": 3, "maxLength": 40, "pattern": "^inv_"}, "amountMinor": {"type": "integer", "minimum": 0, "multipleOf": 1}, "currency": {"const": "EUR"}, "lines": {"type": "array", "maxItems": 100, "items": {"type": "object", "properties": {"sku": {"type": "string"}, "qty": {"type": "integer", "minimum": 1}, "discount": {"type": ["object", "null"], "properties": {"code": {"type": "string"}, "percent": {"type": "number", "exclusiveMaximum": 100}}, "required": ["code"]}}, "required": ["sku", "qty"], "additionalProperties": False}}, "paidAt": {"type": "string", "format": "date-time"}, "metadata": {"type": "object"}, "anything": {}}, "required": ["invoiceId", "amountMinor", "lines"], "additionalProperties": False}, validate___definitions_e2, check_e2),
     "Invoice Voided": ({"type": "object", "properties": {"invoiceId": {"type": "string"}, "reason": {"enum": ["duplicate", "fraud", "customer_request", None]}, "score": {"type": ["number", "integer", "null"]}}, "required": ["invoiceId", "reason"], "additionalProperties": False}, validate___definitions_e3, check_e3),
+}
+EVENT_ABOUT: dict[str, Any] = {
+    "Invoice Paid": ("3.0.0", "An invoice was paid in full.\nSecond paragraph: the amount is in minor units (cents)."),
+    "Invoice Voided": ("", ""),
 }

@@ -4,7 +4,8 @@
 # Below: the item schemas compiled to Python by fastjsonschema.compile_to_code at
 # generation time, so loading the package compiles nothing. The code is fastjsonschema's
 # output as emitted, hence exempt from ruff (lint and format) and mypy; the types are in
-# _validators.pyi. The tables at the end map each item to (JSON Schema, validator).
+# _validators.pyi. The tables at the end map each item to (JSON Schema, validator), and
+# each event to its (version, description), which the next `itly pull` reports changes of.
 # ruff: noqa
 # mypy: ignore-errors
 # fmt: off
@@ -1211,4 +1212,19 @@ EVENTS: dict[str, Any] = {
     "Feature Flag Evaluated": ({"type": "object", "properties": {"flag": {"type": "string"}, "variant": {"type": ["string", "null"], "description": "The variant served; null when the flag is off."}, "evaluator": {"const": "server-side"}}, "required": ["flag", "variant"], "additionalProperties": False}, validate___definitions_e13, check_e13),
     "Job Enqueued": ({"type": "object", "properties": {"job_id": {"type": "string"}, "queue": {"enum": ["default", "emails", "reports"]}, "priority": {"type": "integer", "minimum": 0, "maximum": 9}}, "required": ["job_id", "queue"], "additionalProperties": False}, validate___definitions_e14, check_e14),
     "Error Raised": ({"type": "object", "properties": {"error class": {"type": "string"}, "message": {"type": "string", "maxLength": 1000}, "severity": {"enum": ["warning", "error", "critical"]}, "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True, "maxItems": 20}, "details": {"type": "object", "description": "Free-form diagnostic fields."}}, "required": ["error class", "severity"], "additionalProperties": False}, validate___definitions_e15, check_e15),
+}
+EVENT_ABOUT: dict[str, Any] = {
+    "User Signed Up": ("1.1.0", "A visitor created an account."),
+    "User Logged In": ("1.0.0", "A user signed in successfully."),
+    "Login Failed": ("1.0.0", "A sign-in attempt was rejected."),
+    "Password Reset Requested": ("1.0.0", ""),
+    "Order Created": ("2.0.0", "A cart was turned into an order, not paid yet."),
+    "Order Completed": ("1.2.0", "Payment for an order was captured."),
+    "Order Refunded": ("1.0.0", ""),
+    "Subscription Changed": ("1.0.0", "A team moved to another plan or changed its seat count."),
+    "Report Exported": ("1.0.0", ""),
+    "API Request": ("1.0.0", "One HTTP request served (sampled)."),
+    "Feature Flag Evaluated": ("1.0.0", ""),
+    "Job Enqueued": ("1.0.0", "A background job was put on a queue."),
+    "Error Raised": ("1.1.0", "An unhandled exception reached the error handler."),
 }

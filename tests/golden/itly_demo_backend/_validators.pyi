@@ -11,3 +11,4 @@ CONTEXT: _Entry
 IDENTIFY: _Entry
 GROUP: _Entry
 EVENTS: Mapping[str, _Entry]
+EVENT_ABOUT: Mapping[str, tuple[str, str]]  # (version, description)

@@ -4,7 +4,8 @@
 # Below: the item schemas compiled to Python by fastjsonschema.compile_to_code at
 # generation time, so loading the package compiles nothing. The code is fastjsonschema's
 # output as emitted, hence exempt from ruff (lint and format) and mypy; the types are in
-# _validators.pyi. The tables at the end map each item to (JSON Schema, validator).
+# _validators.pyi. The tables at the end map each item to (JSON Schema, validator), and
+# each event to its (version, description), which the next `itly pull` reports changes of.
 # ruff: noqa
 # mypy: ignore-errors
 # fmt: off
@@ -565,4 +566,10 @@ EVENTS: dict[str, Any] = {
     "Job Completed": ({"type": "object", "properties": {"job_id": {"type": "string"}, "queue": {"enum": ["default", "emails", "reports"]}, "duration_ms": {"type": "number", "minimum": 0}, "attempts": {"type": "integer", "minimum": 1}}, "required": ["job_id", "queue", "duration_ms", "attempts"], "additionalProperties": False}, validate___definitions_e4, check_e4),
     "Job Failed": ({"type": "object", "properties": {"job_id": {"type": "string"}, "queue": {"enum": ["default", "emails", "reports"]}, "error code": {"type": "string"}, "retryable": {"type": "boolean"}, "attempts": {"type": "integer", "minimum": 1}}, "required": ["job_id", "queue", "error code", "retryable", "attempts"], "additionalProperties": False}, validate___definitions_e5, check_e5),
     "Error Raised": ({"type": "object", "properties": {"error class": {"type": "string"}, "message": {"type": "string", "maxLength": 1000}, "severity": {"enum": ["warning", "error", "critical"]}, "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True, "maxItems": 20}, "details": {"type": "object", "description": "Free-form diagnostic fields."}}, "required": ["error class", "severity"], "additionalProperties": False}, validate___definitions_e6, check_e6),
+}
+EVENT_ABOUT: dict[str, Any] = {
+    "Job Enqueued": ("1.0.0", "A background job was put on a queue."),
+    "Job Completed": ("1.0.0", ""),
+    "Job Failed": ("1.0.0", ""),
+    "Error Raised": ("1.1.0", "An unhandled exception reached the error handler."),
 }

@@ -10,3 +10,4 @@ _Entry = tuple[Mapping[str, Any], Callable[[Any], Any], Callable[[Any], bool] | 
 CONTEXT: _Entry
 IDENTIFY: _Entry
 EVENTS: Mapping[str, _Entry]
+EVENT_ABOUT: Mapping[str, tuple[str, str]]  # (version, description)

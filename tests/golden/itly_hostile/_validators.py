@@ -4,7 +4,8 @@
 # Below: the item schemas compiled to Python by fastjsonschema.compile_to_code at
 # generation time, so loading the package compiles nothing. The code is fastjsonschema's
 # output as emitted, hence exempt from ruff (lint and format) and mypy; the types are in
-# _validators.pyi. The tables at the end map each item to (JSON Schema, validator).
+# _validators.pyi. The tables at the end map each item to (JSON Schema, validator), and
+# each event to its (version, description), which the next `itly pull` reports changes of.
 # ruff: noqa
 # mypy: ignore-errors
 # fmt: off
@@ -931,4 +932,18 @@ EVENTS: dict[str, Any] = {
     "event\nwith a newline\u2028and separator": ({"type": "object", "properties": {}, "required": [], "additionalProperties": False}, validate___definitions_e12, check_e12),
     "sync": ({"type": "object", "properties": {}, "required": [], "additionalProperties": False}, validate___definitions_e13, check_e13),
     "Enum Values": ({"type": "object", "properties": {"choice": {"enum": ["it's", 'say "hi"', "\\", '"""', "日本", "new\nline", "\x00"]}, "numbers": {"enum": [0, -1, 99999999999999999999]}, "flags": {"enum": [True, False, None]}, "fixed": {"const": "'''\"\"\"\\"}, "fixed number": {"const": 1.5}, "pattern": {"type": "string", "pattern": "^[\"'\\\\]+\\d{2}$"}, "nested": {"type": "object", "properties": {'quote"inner': {"type": "string"}, "sub object": {"type": "object", "properties": {"x y": {"type": "integer"}}, "required": ["x y"]}, "list": {"type": "array", "items": {"type": "object", "properties": {"déjà vu": {"enum": ["a", "b"]}}}}}, "required": ['quote"inner']}, "camelCase": {"type": "object", "properties": {"innerKey": {"type": "string"}, "str": {"type": "string"}}}}, "required": ["choice"], "additionalProperties": False}, validate___definitions_e14, check_e14),
+}
+EVENT_ABOUT: dict[str, Any] = {
+    "class": ("", 'Ends with a quote"'),
+    "2 Factor Auth Enabled": ('1.0"\n', 'Triple quotes """ and a backslash \\ and a literal \\n and \\x00 and \\u2028.\n"""; import os; os.system(\'touch PWNED\') #\n\tTabbed line, a NUL \x00, an ESC \x1b[31m red, a line separator \u2028 and a lone surrogate \ud800.'),
+    "Ünïcödé Évènt 日本": ("", "Ünïcödé déscription — with an em dash, 日本語 and emoji 🎉."),
+    "load": ("", ""),
+    "Flush": ("", ""),
+    "🎉": ("", ""),
+    "self": ("", ""),
+    "None": ("", ""),
+    "__init__": ("", ""),
+    "event\nwith a newline\u2028and separator": ("", ""),
+    "sync": ("", ""),
+    "Enum Values": ("", ""),
 }

@@ -4,7 +4,8 @@
 # Below: the item schemas compiled to Python by fastjsonschema.compile_to_code at
 # generation time, so loading the package compiles nothing. The code is fastjsonschema's
 # output as emitted, hence exempt from ruff (lint and format) and mypy; the types are in
-# _validators.pyi. The tables at the end map each item to (JSON Schema, validator).
+# _validators.pyi. The tables at the end map each item to (JSON Schema, validator), and
+# each event to its (version, description), which the next `itly pull` reports changes of.
 # ruff: noqa
 # mypy: ignore-errors
 # fmt: off
@@ -105,4 +106,8 @@ GROUP: Any = None
 EVENTS: dict[str, Any] = {
     "Process Started": ({"type": "object", "properties": {"available_processors": {"type": "integer", "minimum": 1}}, "required": [], "additionalProperties": False}, validate___definitions_e0, check_e0),
     "Heartbeat": ({"type": "object", "properties": {}, "required": [], "additionalProperties": False}, validate___definitions_e1, check_e1),
+}
+EVENT_ABOUT: dict[str, Any] = {
+    "Process Started": ("1.0.0", "A worker process came up."),
+    "Heartbeat": ("", ""),
 }

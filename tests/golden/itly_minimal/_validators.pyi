@@ -8,3 +8,4 @@ from typing import Any
 _Entry = tuple[Mapping[str, Any], Callable[[Any], Any], Callable[[Any], bool] | None]
 
 EVENTS: Mapping[str, _Entry]
+EVENT_ABOUT: Mapping[str, tuple[str, str]]  # (version, description)
