@@ -7,7 +7,11 @@ else runs in ``run`` on the client's home loop.
 Invariants:
 - An event is in exactly one of ``fresh`` (never tried), ``waiting`` (tried, or split,
   waiting for ``not_before``), one of the in-flight batches, or it has been counted as
-  sent, rejected or dropped. ``pending`` is therefore exact.
+  sent, rejected or dropped. ``pending`` is therefore exact. (An item dropped from
+  ``waiting`` by ``drop_oldest`` stays in the heap, marked, until it reaches the top:
+  ``waiting_gone`` counts those.)
+- Every event in ``waiting`` or in flight is older than every event in ``fresh``:
+  batches are cut from the head of ``fresh``.
 - At most ``concurrency`` batches are in flight; each is owned by its ``_send`` task
   until that task either applies the verdict or is cancelled (then ``requeue_inflight``
   takes the batch back).
@@ -51,10 +55,14 @@ ADMIT_SLICE = 50
 GROW_AFTER_SUCCESSES = 8
 
 
+#: ``Item.parked``: not in ``waiting`` / in it / in it but dropped (skipped when reached)
+OUT, PARKED, GONE = 0, 1, 2
+
+
 class Item:
     """An event inside a lane, with its encoded bytes and retry state."""
 
-    __slots__ = ("attempts", "compact", "data", "event", "first_failure", "not_before")
+    __slots__ = ("attempts", "compact", "data", "event", "first_failure", "not_before", "parked")
 
     def __init__(self, event: Event, data: bytes) -> None:
         self.event = event
@@ -63,6 +71,7 @@ class Item:
         self.first_failure: float | None = None
         self.not_before = 0.0
         self.compact = False
+        self.parked = OUT
 
     def __lt__(self, other: Item) -> bool:  # heap order: due time, then enqueue order
         return (self.not_before, self.event.seq) < (other.not_before, other.event.seq)
@@ -126,6 +135,14 @@ class Lane:
         self.fresh: deque[Event] = deque()
         self.fresh_since = 0.0
         self.waiting: list[Item] = []
+        #: items of ``waiting`` dropped by ``drop_oldest``, still in the heap
+        self.waiting_gone = 0
+        #: under ``drop_oldest`` only: (seq, item) of parked items, oldest first, so the
+        #: oldest waiting event is found without a scan (entries of items that left
+        #: ``waiting`` are skipped, and the heap is rebuilt when they pile up)
+        self.by_age: list[tuple[int, Item]] | None = (
+            [] if delivery.overflow == "drop_oldest" else None
+        )
         #: batches on the wire now, by batch number
         self.inflight: dict[int, list[Item]] = {}
         self.inflight_count = 0
@@ -145,14 +162,15 @@ class Lane:
     # --- caller side (home loop thread, synchronous) ---------------------------------
 
     def pending(self) -> int:
-        return len(self.fresh) + len(self.waiting) + self.inflight_count
+        return len(self.fresh) + len(self.waiting) - self.waiting_gone + self.inflight_count
 
     def put(self, event: Event) -> None:
         """Queue one event, applying the overflow policy when the lane is full."""
         fresh = self.fresh
-        if len(fresh) + len(self.waiting) + self.inflight_count >= self.delivery.max_queue_size:
-            if self.delivery.overflow == "drop_oldest" and fresh:
-                oldest = fresh.popleft()
+        held = len(self.waiting) - self.waiting_gone + self.inflight_count
+        if len(fresh) + held >= self.delivery.max_queue_size:
+            oldest = self._oldest() if self.by_age is not None else None
+            if oldest is not None:
                 self._lose("dropped", "queue_full", [oldest])
             else:
                 # drop_newest, or block when the caller could not wait (sync hand-off)
@@ -170,12 +188,37 @@ class Lane:
         if len(fresh) == self.batch_limit and self.wake is not None:
             self.wake.set()
 
+    def _oldest(self) -> Event | None:
+        """Take the oldest queued event out (``drop_oldest``), or None if all are in flight.
+
+        Waiting events are older than fresh ones, so the oldest waiting one goes first.
+        """
+        by_age = self.by_age
+        assert by_age is not None
+        while by_age:
+            _, item = heapq.heappop(by_age)
+            if item.parked == PARKED:
+                item.parked = GONE
+                self.waiting_gone += 1
+                if self.waiting_gone > len(self.waiting) // 2:
+                    self._sweep_waiting()
+                return item.event
+        return self.fresh.popleft() if self.fresh else None
+
+    def _sweep_waiting(self) -> None:
+        """Rebuild ``waiting`` without the items dropped from it."""
+        self.waiting = [item for item in self.waiting if item.parked == PARKED]
+        heapq.heapify(self.waiting)
+        self.waiting_gone = 0
+
     def min_outstanding(self) -> int | None:
         """The smallest ``seq`` still pending here, or None when idle."""
         best: int | None = None
         if self.fresh:
             best = self.fresh[0].seq
         for item in self.waiting:
+            if item.parked == GONE:
+                continue
             if best is None or item.event.seq < best:
                 best = item.event.seq
         for batch in self.inflight.values():
@@ -191,10 +234,13 @@ class Lane:
 
     def drop_all(self, reason: str) -> int:
         """Count everything still queued as dropped (shutdown without a spool)."""
-        events = [*self.fresh, *(i.event for i in self.waiting)]
+        events = [*self.fresh, *(i.event for i in self.waiting if i.parked == PARKED)]
         events.extend(i.event for batch in self.inflight.values() for i in batch)
         self.fresh.clear()
         self.waiting.clear()
+        self.waiting_gone = 0
+        if self.by_age is not None:
+            self.by_age.clear()
         self.inflight = {}
         self.inflight_count = 0
         self._lose("dropped", reason, events)
@@ -204,6 +250,9 @@ class Lane:
         """After fork: the parent's events belong to the parent; the child starts empty."""
         self.fresh.clear()
         self.waiting.clear()
+        self.waiting_gone = 0
+        if self.by_age is not None:
+            self.by_age.clear()
         self.inflight = {}
         self.inflight_count = 0
         self.tally = Tally()
@@ -336,9 +385,15 @@ class Lane:
         waiting = self.waiting
         while waiting and waiting[0].not_before <= now and len(batch) < limit:
             item = waiting[0]
+            if item.parked == GONE:  # dropped by drop_oldest while it waited
+                heapq.heappop(waiting)
+                item.parked = OUT
+                self.waiting_gone -= 1
+                continue
             if max_bytes is not None and batch and size + len(item.data) + 1 > max_bytes:
                 break
             heapq.heappop(waiting)
+            item.parked = OUT
             batch.append(item)
             self.inflight_count += 1
             size += len(item.data) + 1
@@ -503,6 +558,13 @@ class Lane:
             item.data = bytes(memoryview(item.data))
             item.compact = True
         heapq.heappush(self.waiting, item)
+        item.parked = PARKED
+        by_age = self.by_age
+        if by_age is not None:
+            heapq.heappush(by_age, (item.event.seq, item))
+            if len(by_age) > 2 * len(self.waiting) + 64:  # mostly entries of items gone on
+                self.by_age = [(i.event.seq, i) for i in self.waiting if i.parked == PARKED]
+                heapq.heapify(self.by_age)
 
     def _lose(self, kind: str, reason: str, events: Sequence[Event]) -> None:
         """Count events this lane will never deliver (by reason), and let them go."""

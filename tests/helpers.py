@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from itly_async import Plan, Schema
@@ -68,3 +70,16 @@ def ids(events: list[dict[str, Any]], key: str) -> list[str]:
 
 AMP_KEY = "amp-test-key-0001"
 SEG_KEY = "seg-test-key-0001"
+
+
+async def eventually(condition: Callable[[], bool], what: str, turns: int = 200_000) -> None:
+    """Let the event loop run until ``condition()`` holds: no sleeping, no wall clock.
+
+    Each turn yields to the loop once (``sleep(0)``), which is enough for loopback I/O
+    and the client's tasks to make progress; ``turns`` only bounds a broken test.
+    """
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"never happened: {what}")

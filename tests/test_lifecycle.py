@@ -26,8 +26,8 @@ from itly_async import (
     PlanDestination,
     SegmentOptions,
 )
-from itly_async.testing import Collector
-from tests.helpers import AMP_KEY, ListLogger
+from itly_async.testing import Collector, Fault, RecordedRequest, VirtualClock
+from tests.helpers import AMP_KEY, ListLogger, eventually
 
 
 def test_public_names_are_pinned() -> None:
@@ -253,18 +253,71 @@ async def test_overflow_drop_newest_counts_every_drop(
 async def test_overflow_drop_oldest_keeps_the_newest(
     collector: Collector, make_client: Callable[..., Client]
 ) -> None:
-    collector.hang(times=1)
+    """Fresh events only (both request slots hang): the oldest fresh ones make room."""
+    collector.hang(times=2)
     client = make_client(
         delivery=DeliveryOptions(
             flush_queue_size=10, max_queue_size=30, overflow="drop_oldest", timeout=30
         )
     )
-    await client.track("user-0000", "Tick", {"i": -1})
-    await asyncio.sleep(0)  # let the lane take the first event into its hanging request
-    for i in range(100):
+    for i in range(20):  # two batches of ten: both requests hang
         await client.track(f"user-{i:04d}", "Tick", {"i": i})
-    assert client.stats().dropped_by_reason["queue_full"] >= 70
-    await client.shutdown(timeout=0.5)
+    await eventually(lambda: len(collector.requests) == 2, "both requests on the wire")
+    for i in range(20, 120):
+        await client.track(f"user-{i:04d}", "Tick", {"i": i})
+    stats = client.stats()
+    assert stats.dropped_by_reason == {"queue_full": 90}
+    assert stats.pending == 30
+    report = await client.shutdown(timeout=0.5)
+    # in flight: 0-19 (never answered); queued when it stopped: the newest ten, 110-119
+    assert report.stats.dropped_by_reason == {"queue_full": 90, "shutdown": 30}
+
+
+async def test_overflow_drop_oldest_drops_events_awaiting_retry_first(
+    collector: Collector, vclock: VirtualClock
+) -> None:
+    """In an outage the queue fills with refused events waiting to be retried; those are
+    the oldest, so they make room for new events, not the other way round."""
+    refusing = True
+    retry_waits_end = asyncio.Event()
+
+    def outage(request: RecordedRequest) -> Fault | None:
+        return Fault(status=503, headers={"Retry-After": "100"}) if refusing else None
+
+    async def blocked_sleep(seconds: float) -> None:
+        await retry_waits_end.wait()  # the virtual clock stands still until released
+
+    collector.add_rule(outage)
+    client = Client(clock=vclock.now, sleep=blocked_sleep, rng=vclock.rng)
+    client.load(
+        Options(
+            destinations={
+                "amplitude": AmplitudeOptions(api_key=AMP_KEY, server_url=collector.amplitude_url)
+            },
+            delivery=DeliveryOptions(
+                flush_queue_size=10, max_queue_size=30, overflow="drop_oldest"
+            ),
+        )
+    )
+    for i in range(30):
+        await client.track(f"user-{i:04d}", "Old", {"i": i})
+    await eventually(lambda: client.stats().retried == 30, "all 30 refused and parked")
+    for i in range(20):
+        await client.track(f"user-{i:04d}", "New", {"i": i})
+    stats = client.stats()
+    assert stats.dropped_by_reason == {"queue_full": 20}
+    assert stats.pending == 30
+
+    refusing = False
+    vclock.advance(200)
+    retry_waits_end.set()
+    report = await client.flush(timeout=10)
+    assert report.pending == 0
+    kept = sorted(
+        (e["event_type"], e["event_properties"]["i"]) for e in collector.amplitude_events()
+    )
+    assert kept == [("New", i) for i in range(20)] + [("Old", i) for i in range(20, 30)]
+    await client.shutdown(timeout=5)
 
 
 def test_import_leaves_out_what_most_clients_never_use() -> None:
