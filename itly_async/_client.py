@@ -16,6 +16,7 @@ import concurrent.futures
 import enum
 import os
 import random
+import re
 import threading
 import time
 import weakref
@@ -47,6 +48,9 @@ from ._spool import Spool
 from ._stats import DeliveryReport, RejectionLog, Stats
 from ._validation import Validator, normalize
 from ._version import LIBRARY
+
+#: an array index in a JSON path, folded when validation failures are grouped for logging
+_INDEX = re.compile(r"\[\d+\]")
 
 #: Seconds ``flush()`` waits when no timeout is given: long enough for a few retries,
 #: bounded so that a dead endpoint cannot hang the caller.
@@ -168,7 +172,7 @@ class Client:
     def _make_lanes(self, options: Options, plan: Plan, delivery: DeliveryOptions) -> list[Lane]:
         """One lane per destination of the options (keys from the plan, or overridden)."""
         configs = resolve_destinations(plan, options.destinations, options.environment)
-        losses = Losses(self._logger, self._rejections)
+        losses = Losses(self._logger, self._rejections, self._ratelimit)
         meta = PlanMeta(
             branch=plan.branch or None,
             source=plan.source or None,
@@ -201,7 +205,12 @@ class Client:
                 lanes.append(HttpLane(seg, delivery, losses, **kw))
             elif isinstance(cfg, CustomOptions):
                 caller = AdapterCaller(
-                    name, cfg.adapter, options, delivery.adapter_timeout, self._logger
+                    name,
+                    cfg.adapter,
+                    options,
+                    delivery.adapter_timeout,
+                    self._logger,
+                    self._ratelimit,
                 )
                 lanes.append(AdapterLane(name, caller, delivery, losses, **kw))
         return lanes
@@ -303,7 +312,12 @@ class Client:
         self._validation_errors += 1
         if self._fail and not force_log:
             raise error
-        self._ratelimit(self._logger.error, f"invalid:{item}", f"itly: {error} (sent anyway)")
+        # one line per event and kind of failure (array indices folded) every 10 s: a
+        # different failure of the same event is not hidden behind the first one
+        kind = ",".join(sorted({f"{_INDEX.sub('[]', e.path)}:{e.rule}" for e in unique}))
+        self._ratelimit(
+            self._logger.error, f"invalid:{item}:{kind}", f"itly: {error} (sent anyway)"
+        )
 
     def _accepting(self) -> bool:
         state = self._state
@@ -905,6 +919,7 @@ class Client:
         )
 
     def _report(self, timed_out: bool) -> DeliveryReport:
+        self._ratelimit.report_held()  # a report is the moment to say what was held back
         stats = self.stats()
         return DeliveryReport(
             delivered=stats.sent,

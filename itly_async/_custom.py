@@ -24,14 +24,20 @@ class AdapterCaller:
     """Invokes one adapter's plugin methods with isolation and a timeout."""
 
     def __init__(
-        self, name: str, adapter: object, load_arg: object, timeout: float, logger: ItlyLogger
+        self,
+        name: str,
+        adapter: object,
+        load_arg: object,
+        timeout: float,
+        logger: ItlyLogger,
+        ratelimit: RateLimitedLog | None = None,
     ) -> None:
         self.name = name
         self.adapter = adapter
         self.load_arg = load_arg
         self.timeout = timeout
         self.logger = logger
-        self.ratelimit = RateLimitedLog()
+        self.ratelimit = ratelimit or RateLimitedLog()
         self.loaded = False
         # two threads: one hung call does not stop the next batch from being tried
         self.workers = Workers(f"itly-adapter-{name}", limit=2)
@@ -57,14 +63,14 @@ class AdapterCaller:
                     if inspect.isawaitable(result):
                         await result
         except TimeoutError:
-            reason = f"adapter {method_name}() timed out after {self.timeout:g} s"
+            reason, detail = f"adapter {method_name}() timed out after {self.timeout:g} s", ""
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - adapter is user code: isolate what it raises
-            reason = f"adapter {method_name}() raised {type(exc).__name__}: {exc}"
+            reason, detail = _raised(method_name, exc)
         else:
             return None
-        self._report(tally, reason)
+        self._report(tally, reason, detail)
         return reason
 
     async def load(self, tally: Tally) -> None:
@@ -95,21 +101,29 @@ class AdapterCaller:
                 async with asyncio.timeout(self.timeout):
                     outcomes = await self.workers.run(_run_sync_batch, bound)
             except TimeoutError:
-                outcomes = [f"adapter timed out after {self.timeout:g} s"] * len(events)
-            failed = {i: why for i, why in enumerate(outcomes) if why is not None}
-            for why in failed.values():
-                self._report(tally, why)
+                reason = f"adapter timed out after {self.timeout:g} s"
+                outcomes = [(reason, "")] * len(events)
+            failed: dict[int, str] = {}
+            for index, outcome in enumerate(outcomes):
+                if outcome is not None:
+                    failed[index] = outcome[0]
+                    self._report(tally, *outcome)
             return failed
         failures: dict[int, str] = {}
         for index, (name, args) in enumerate(calls):
-            reason = await self._call(name, tally, *args)
-            if reason is not None:
-                failures[index] = reason
+            failure = await self._call(name, tally, *args)
+            if failure is not None:
+                failures[index] = failure
         return failures
 
-    def _report(self, tally: Tally, reason: str) -> None:
+    def _report(self, tally: Tally, reason: str, detail: str = "") -> None:
+        """Count and log one failed call; ``reason`` is bounded (it keys counters and the
+        rate limit), ``detail`` is what the adapter said."""
         tally.adapter_errors += 1
-        self.ratelimit(self.logger.error, reason[:80], f"itly: destination {self.name!r}: {reason}")
+        said = f"{reason}: {detail}" if detail else reason
+        self.ratelimit(
+            self.logger.error, f"{self.name}:{reason}", f"itly: destination {self.name!r}: {said}"
+        )
 
     async def flush(self, tally: Tally) -> None:
         await self._call("flush", tally)
@@ -118,10 +132,17 @@ class AdapterCaller:
         await self._call("shutdown", tally)
 
 
+def _raised(method: str, exc: Exception) -> tuple[str, str]:
+    """(reason, detail) for an adapter call that raised: the exception's type is the
+    reason (a small set, counted); its message is the detail (any text, logged)."""
+    return f"adapter {method}() raised {type(exc).__name__}", str(exc)[:200]
+
+
 def _run_sync_batch(
     calls: list[tuple[Callable[..., Any] | None, str, tuple[Any, ...]]],
-) -> list[str | None]:
-    outcomes: list[str | None] = []
+) -> list[tuple[str, str] | None]:
+    """Each call's (reason, detail) if it raised, else None."""
+    outcomes: list[tuple[str, str] | None] = []
     for method, name, args in calls:
         if method is None:
             outcomes.append(None)
@@ -129,7 +150,7 @@ def _run_sync_batch(
         try:
             method(*args)
         except Exception as exc:  # noqa: BLE001 - user code: isolate it; the loop reports it
-            outcomes.append(f"adapter {name}() raised {type(exc).__name__}: {exc}")
+            outcomes.append(_raised(name, exc))
         else:
             outcomes.append(None)
     return outcomes

@@ -53,6 +53,10 @@ GZIP_INLINE_LIMIT = 64 * 1024
 ADMIT_SLICE = 50
 #: After a 413 the lane halves its batch size; this many successes double it again.
 GROW_AFTER_SUCCESSES = 8
+#: Distinct reasons counted per destination and kind; later ones count as OTHER_REASON
+#: (reasons are a small set by construction: this only guards against a mistake)
+MAX_REASONS = 64
+OTHER_REASON = "other reasons (more than 64 distinct)"
 
 
 #: ``Item.parked``: not in ``waiting`` / in it / in it but dropped (skipped when reached)
@@ -80,29 +84,45 @@ class Item:
 class Losses:
     """The one place where an event stops being our responsibility without delivery."""
 
-    def __init__(self, logger: ItlyLogger, rejections: RejectionLog) -> None:
+    def __init__(
+        self, logger: ItlyLogger, rejections: RejectionLog, ratelimit: RateLimitedLog | None = None
+    ) -> None:
         self.logger = logger
         self.rejections = rejections
-        self.ratelimit = RateLimitedLog()
+        self.ratelimit = ratelimit or RateLimitedLog()
 
     def record(
-        self, lane: str, tally: Tally, kind: str, reason: str, events: Sequence[Event]
+        self,
+        lane: str,
+        tally: Tally,
+        kind: str,
+        reason: str,
+        events: Sequence[Event],
+        detail: str = "",
     ) -> None:
+        """Count ``events`` as rejected or dropped for ``reason``, and log it (rate-limited).
+
+        ``reason`` is the counter's key, so it must come from a small set (no event data,
+        no exception text); ``detail`` (which may) goes into the log line and the samples.
+        """
         n = len(events)
         if n == 0:
             return
+        counter = tally.rejected_by_reason if kind == "rejected" else tally.dropped_by_reason
+        if reason not in counter and len(counter) >= MAX_REASONS:
+            reason = OTHER_REASON
+        counter[reason] += n
+        described = f"{reason}: {detail}" if detail else reason
         if kind == "rejected":
             tally.rejected += n
-            tally.rejected_by_reason[reason] += n
             for ev in events:
-                self.rejections.add(Rejection(lane, ev.name, ev.insert_id, reason))
+                self.rejections.add(Rejection(lane, ev.name, ev.insert_id, described))
         else:
             tally.dropped += n
-            tally.dropped_by_reason[reason] += n
         self.ratelimit(
             self.logger.error,
             f"{lane}:{kind}:{reason}",
-            f"itly: {n} event(s) {kind} by destination {lane!r}: {reason}",
+            f"itly: {n} event(s) {kind} by destination {lane!r}: {described}",
             n,
         )
 
@@ -428,19 +448,21 @@ class Lane:
 
     def _admit(self, event: Event) -> Item | None:
         """Encode one fresh event; reject at once what can never be delivered."""
+        detail = ""
         try:
             data = self.encode(event)
             reason = self.precheck(event, data)
         except UnsupportedEvent as exc:
             reason = exc.reason
         except Exception as exc:  # noqa: BLE001 - one unencodable event is rejected, not fatal
-            reason = f"cannot encode: {exc!r}"
+            reason, detail = f"cannot encode: {type(exc).__name__}", repr(exc)[:200]
         if reason is None and self.max_bytes is not None:
             limit = self.max_bytes - self._envelope_size() - 1
             if len(data) > limit:
-                reason = f"event of {len(data)} bytes exceeds the {limit} byte request limit"
+                reason = f"event larger than the {limit} byte request limit"
+                detail = f"{len(data)} bytes"
         if reason is not None:
-            self._lose("rejected", reason, [event])
+            self._lose("rejected", reason, [event], detail)
             self.on_space()
             return None
         return Item(event, data)
@@ -566,9 +588,9 @@ class Lane:
                 self.by_age = [(i.event.seq, i) for i in self.waiting if i.parked == PARKED]
                 heapq.heapify(self.by_age)
 
-    def _lose(self, kind: str, reason: str, events: Sequence[Event]) -> None:
+    def _lose(self, kind: str, reason: str, events: Sequence[Event], detail: str = "") -> None:
         """Count events this lane will never deliver (by reason), and let them go."""
-        self.losses.record(self.name, self.tally, kind, reason, events)
+        self.losses.record(self.name, self.tally, kind, reason, events, detail)
         if self.on_done is not None:
             self.on_done(events)
 
