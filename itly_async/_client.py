@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import enum
 import os
 import random
@@ -112,7 +113,6 @@ class Client:
         self._generation = 0
         self._seq = 0
         self._validation_errors = 0
-        self._dropped: Counter[str] = Counter()
         self._rejections = RejectionLog()
         self._ratelimit = RateLimitedLog()
         self._final: DeliveryReport | None = None
@@ -223,6 +223,8 @@ class Client:
         self._spool_wait = delivery.spool_mode == "write_through"
         for lane in self._lanes:
             lane.on_done = self._lanes_done
+            if spool.quarantined:  # leftovers that could not be read: lost, and counted
+                lane.drop_unqueued("spool_unreadable", spool.quarantined)
 
     def _lanes_done(self, events: Sequence[Event]) -> None:
         """A lane finished with these events; a spooled event goes when all lanes have."""
@@ -243,7 +245,7 @@ class Client:
     ) -> dict[str, Any]:
         props, errors = normalize(properties)
         if errors or not validator.check(props):
-            self._invalid(item, [*errors, *validator.explain(props)])
+            self._invalid(item, _explained(errors, validator, props))
         return props
 
     def _prepare(
@@ -262,7 +264,7 @@ class Client:
             # the pre-check already failed on these very values; converted ones get a try
             retry = proof is None or props is not properties
             if errors or not validator.check(props, pre_check=retry):
-                self._invalid(item, [*errors, *validator.explain(props)])
+                self._invalid(item, _explained(errors, validator, props))
             return props
         props, errors = normalize(properties)
         if errors:
@@ -330,7 +332,8 @@ class Client:
             raise NotLoadedError("call load(options) before tracking events")
         if self._fail:
             raise ClientClosedError("the client was shut down; events are no longer accepted")
-        self._dropped["closed"] += 1
+        for lane in self._lanes:
+            lane.drop_unqueued("closed")
         self._ratelimit(self._logger.error, "closed", "itly: event dropped: client is shut down")
         return False
 
@@ -516,7 +519,10 @@ class Client:
         committed = loop.create_future()
         spool.add(event, lambda: loop.call_soon_threadsafe(_resolve, committed))
         self._dispatch(event)
-        await committed
+        # the spool always answers; the bound is for a disk that stalls (the event is
+        # queued in memory already, and the spool logs a commit that comes late)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(committed), self._delivery.timeout)
 
     def _dispatch(self, event: Event) -> None:
         home = self._home
@@ -810,11 +816,13 @@ class Client:
             # supervisor will close the lanes, so close them here, adapters included
             await asyncio.gather(*(_bounded(lane.close(True), remaining) for lane in self._lanes))
         spool = self._spool
-        if spool is not None and not spool.failed:
-            spool.close(max(deadline - time.monotonic(), 0.5))  # what is left stays on disk
-        else:
+        if spool is not None:
+            # a failed spool still holds its lock and its worker: close it all the same
+            await spool.aclose(max(deadline - time.monotonic(), 0.5))
+        if spool is None or spool.failed:
             for lane in self._lanes:
                 lane.drop_all("shutdown")
+        # (with a working spool, what is left stays on disk for the next load())
         self._state = State.CLOSED
         self._final = self._report(report.timed_out)
         self._stop_loop_thread()
@@ -902,7 +910,7 @@ class Client:
     def stats(self) -> Stats:
         """Counters since ``load()``: enqueued, sent, retried, rejected, dropped, pending."""
         per = {lane.name: lane.tally.snapshot(lane.pending()) for lane in self._lanes}
-        dropped_by_reason: Counter[str] = Counter(self._dropped)
+        dropped_by_reason: Counter[str] = Counter()
         for d in per.values():
             dropped_by_reason.update(d.dropped_by_reason)
         return Stats(
@@ -910,7 +918,7 @@ class Client:
             sent=sum(d.sent for d in per.values()),
             retried=sum(d.retried for d in per.values()),
             rejected=sum(d.rejected for d in per.values()),
-            dropped=sum(d.dropped for d in per.values()) + sum(self._dropped.values()),
+            dropped=sum(d.dropped for d in per.values()),
             pending=sum(d.pending for d in per.values()),
             validation_errors=self._validation_errors,
             adapter_errors=sum(lane.tally.adapter_errors for lane in self._lanes),
@@ -969,6 +977,15 @@ class Client:
                 f"itly: at exit {report.delivered} delivered, {report.rejected} rejected, "
                 f"{report.dropped} dropped, {report.pending} pending"
             )
+
+
+def _explained(
+    errors: list[PropertyError], validator: Validator, props: Mapping[str, Any]
+) -> list[PropertyError]:
+    """Conversion errors, then the plan's rules broken, each path said once: a value that
+    could not be sent was replaced by null, and that null's type error would mislead."""
+    said = {e.path for e in errors}
+    return [*errors, *(e for e in validator.explain(props) if e.path not in said)]
 
 
 def _complete(coro: Coroutine[Any, Any, DeliveryReport]) -> DeliveryReport:

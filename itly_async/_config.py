@@ -6,12 +6,16 @@ raises ``ValueError`` at construction and the message names the field.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import enum
+import math
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
+import orjson
 
 if TYPE_CHECKING:
     from ._logger import ItlyLogger
@@ -53,6 +57,7 @@ DEFAULT_ADAPTER_TIMEOUT = 10.0
 
 OverflowPolicy = Literal["drop_newest", "drop_oldest", "block"]
 _OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
+_SPOOL_MODES = ("write_through", "write_behind")
 
 
 class Environment(enum.Enum):
@@ -63,42 +68,211 @@ class Environment(enum.Enum):
 
 
 # --- small validators with readable messages ------------------------------------------
+#
+# Every message starts with ``Class.field`` and says what was expected, so a wrong value
+# is caught where it is written, not later as a TypeError deep in the flusher. A value is
+# echoed only where it cannot be a secret (numbers, enum-like choices); strings that may
+# hold a key never are.
+
+_Check = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 
-def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if isinstance(value, bool) or not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+def _where(inst: object, attribute: attrs.Attribute[Any]) -> str:
+    return f"{type(inst).__name__}.{attribute.name}"
 
 
-def _non_negative(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if isinstance(value, bool) or not value >= 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+def _kind(value: object) -> str:
+    return type(value).__name__
 
 
-def _optional_non_empty_str(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+def _shown(value: object) -> str:
+    """A wrong choice as written (a str), or only its type (anything else)."""
+    return repr(value) if isinstance(value, str) else _kind(value)
+
+
+def _wrong_type(where: str, expected: str, value: object) -> ValueError:
+    # a ValueError, not a TypeError: every option error is one, by contract (DESIGN.md)
+    return ValueError(f"{where} must be {expected}, not {_kind(value)}")
+
+
+def _int(*, minimum: int) -> _Check:
+    """An ``int`` (never a bool or a float: ``2.5`` events per batch is a mistake)."""
+
+    def check(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _wrong_type(_where(inst, attribute), "an int", value)
+        if value < minimum:
+            raise ValueError(f"{_where(inst, attribute)} must be >= {minimum}, got {value!r}")
+
+    return check
+
+
+def _seconds(*, positive: bool) -> _Check:
+    """A finite number of seconds, int or float (a bool, NaN or infinity is a mistake)."""
+
+    def check(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        where = _where(inst, attribute)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _wrong_type(where, "a number of seconds", value)
+        if not math.isfinite(value):
+            raise ValueError(f"{where} must be a finite number of seconds, got {value!r}")
+        if positive and not value > 0:
+            raise ValueError(f"{where} must be > 0, got {value!r}")
+        if not value >= 0:
+            raise ValueError(f"{where} must be >= 0, got {value!r}")
+
+    return check
+
+
+def _bool(*, optional: bool = False) -> _Check:
+    """``True`` or ``False`` only: a truthy string such as ``"false"`` would invert intent."""
+
+    def check(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if optional and value is None:
+            return
+        if not isinstance(value, bool):
+            expected = "a bool or None" if optional else "a bool"
+            raise _wrong_type(_where(inst, attribute), expected, value)
+
+    return check
+
+
+def _optional_str(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise _wrong_type(_where(inst, attribute), "a str or None", value)
+
+
+def _non_empty_str(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str):
+        raise _wrong_type(_where(inst, attribute), "a str", value)
+    if not value.strip():
+        raise ValueError(f"{_where(inst, attribute)} must not be empty")
+
+
+def _optional_non_empty_str(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # the value itself is never echoed: it may be a secret
     if value is None:
         return
-    if not isinstance(value, str) or not value.strip():
-        # the value itself is never echoed: it may be a secret
-        raise ValueError(f"{attribute.name} must be a non-empty string or None")
+    if not isinstance(value, str):
+        raise _wrong_type(_where(inst, attribute), "a non-empty str or None", value)
+    if not value.strip():
+        raise ValueError(f"{_where(inst, attribute)} must be a non-empty str or None, got a blank")
 
 
-def _optional_url(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+def _optional_url(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise ValueError(f"{attribute.name} must be an http:// or https:// URL, got {value!r}")
+    _optional_str(inst, attribute, value)
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(
+            f"{_where(inst, attribute)} must be an http:// or https:// URL, got {value!r}"
+        )
+
+
+def _choice(choices: tuple[str, ...]) -> _Check:
+    def check(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, str) or value not in choices:
+            allowed = ", ".join(repr(c) for c in choices)
+            raise ValueError(
+                f"{_where(inst, attribute)} must be one of {allowed}, got {_shown(value)}"
+            )
+
+    return check
+
+
+def _optional_instance(cls: type) -> _Check:
+    """An option object of its own class: a dict in its place would fail only at load()."""
+
+    def check(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and not isinstance(value, cls):
+            raise _wrong_type(_where(inst, attribute), f"a {cls.__name__} or None", value)
+
+    return check
+
+
+def _to_path(value: str | os.PathLike[str] | None) -> str | None:
+    """``spool_path`` may be given as a ``pathlib.Path``; the spool works with a str."""
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def _optional_path(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise _wrong_type(_where(inst, attribute), "a str or os.PathLike path or None", value)
+    if not value:
+        raise ValueError(f"{_where(inst, attribute)} must not be empty (None turns the spool off)")
 
 
 def _to_environment(value: Environment | str) -> Environment:
     if isinstance(value, Environment):
         return value
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return Environment(value.lower())
+    raise ValueError(
+        "Options.environment must be Environment.DEVELOPMENT or Environment.PRODUCTION "
+        f"(or 'development' / 'production'), got {_shown(value)}"
+    )
+
+
+def _json_object(value: Any, where: str) -> dict[str, Any] | None:
+    """A mapping made JSON-ready once, at construction, so delivery never meets a bad value.
+
+    ``normalize`` (the properties' converter) turns datetimes, Decimals, UUIDs, Enums,
+    tuples and sets into JSON values and reports what it cannot convert with its key path.
+    The orjson round trip then proves the result encodes (orjson also refuses integers
+    beyond 64 bits) and leaves a private copy, so changing the caller's dict afterwards
+    changes nothing already built.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise _wrong_type(where, "a mapping (dict) or None", value)
+    # imported here: _validation imports _plan, which imports this module
+    from ._validation import normalize
+
+    ready, errors = normalize(value)
+    if errors:
+        raise ValueError(f"{where} cannot be sent as JSON: " + "; ".join(map(str, errors)))
     try:
-        return Environment(str(value).lower())
-    except ValueError:
-        raise ValueError(
-            f"environment must be Environment.DEVELOPMENT or Environment.PRODUCTION, got {value!r}"
-        ) from None
+        result: dict[str, Any] = orjson.loads(orjson.dumps(ready))
+    except orjson.JSONEncodeError as exc:
+        path = _unencodable_path(ready, "$")
+        raise ValueError(f"{where} cannot be sent as JSON: {path}: {exc}") from None
+    return result
+
+
+def _encodes(value: Any) -> bool:
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return False
+    return True
+
+
+def _unencodable_path(value: Any, path: str) -> str:
+    """The JSON path of the innermost value orjson refuses (error path only)."""
+    if isinstance(value, dict):
+        items: Any = value.items()
+        step = ".{}"
+    elif isinstance(value, list):
+        items = enumerate(value)
+        step = "[{}]"
+    else:
+        return path
+    for key, item in items:
+        if not _encodes(item):
+            return _unencodable_path(item, path + step.format(key))
+    return path
+
+
+def _to_user_properties(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return _json_object(value, "EventOptions.user_properties")
+
+
+def _to_extra(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return _json_object(value, "EventOptions.extra")
 
 
 # --- options ---------------------------------------------------------------------------
@@ -114,55 +288,58 @@ class ValidationOptions:
             environment decide: True in development, False in production (log, count, send).
     """
 
-    disabled: bool = False
-    fail_on_error: bool | None = None
+    disabled: bool = attrs.field(default=False, validator=_bool())
+    fail_on_error: bool | None = attrs.field(default=None, validator=_bool(optional=True))
 
 
 @attrs.frozen(kw_only=True)
 class DeliveryOptions:
     """How events are queued, batched and retried. Every field is bounded; see the defaults.
 
-    ``max_concurrent_requests`` is per HTTP destination: how many batches may wait for
-    their answers at once (adapters always get one call at a time).
+    Counts are ints; durations are seconds, int or float, finite. ``max_concurrent_requests``
+    is per HTTP destination: how many batches may wait for their answers at once (adapters
+    always get one call at a time). ``spool_path`` may be a ``str`` or a ``pathlib.Path``.
 
     Example::
 
         DeliveryOptions(flush_queue_size=500, flush_interval=1.0, overflow="drop_oldest")
     """
 
-    flush_queue_size: int = attrs.field(default=DEFAULT_FLUSH_QUEUE_SIZE, validator=_positive)
-    flush_interval: float = attrs.field(default=DEFAULT_FLUSH_INTERVAL, validator=_positive)
-    max_queue_size: int = attrs.field(default=DEFAULT_MAX_QUEUE_SIZE, validator=_positive)
-    overflow: OverflowPolicy = attrs.field(default="drop_newest")
-    timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=_positive)
-    max_retries: int = attrs.field(default=DEFAULT_MAX_RETRIES, validator=_non_negative)
-    max_retry_duration: float = attrs.field(default=DEFAULT_MAX_RETRY_DURATION, validator=_positive)
-    retry_base: float = attrs.field(default=DEFAULT_RETRY_BASE, validator=_non_negative)
-    retry_cap: float = attrs.field(default=DEFAULT_RETRY_CAP, validator=_non_negative)
-    max_server_wait: float = attrs.field(default=DEFAULT_MAX_SERVER_WAIT, validator=_non_negative)
-    shutdown_timeout: float = attrs.field(default=DEFAULT_SHUTDOWN_TIMEOUT, validator=_positive)
-    adapter_timeout: float = attrs.field(default=DEFAULT_ADAPTER_TIMEOUT, validator=_positive)
-    gzip: bool = False
-    max_concurrent_requests: int = attrs.field(default=2, validator=_positive)
-    spool_path: str | None = None
-    spool_mode: Literal["write_through", "write_behind"] = attrs.field(default="write_through")
-
-    @spool_mode.validator
-    def _check_spool_mode(self, attribute: attrs.Attribute[Any], value: str) -> None:
-        if value not in ("write_through", "write_behind"):
-            raise ValueError(f"spool_mode must be 'write_through' or 'write_behind', got {value!r}")
-
-    @overflow.validator
-    def _check_overflow(self, attribute: attrs.Attribute[Any], value: str) -> None:
-        if value not in _OVERFLOW_POLICIES:
-            raise ValueError(
-                f"overflow must be one of {', '.join(_OVERFLOW_POLICIES)}, got {value!r}"
-            )
+    flush_queue_size: int = attrs.field(default=DEFAULT_FLUSH_QUEUE_SIZE, validator=_int(minimum=1))
+    flush_interval: float = attrs.field(
+        default=DEFAULT_FLUSH_INTERVAL, validator=_seconds(positive=True)
+    )
+    max_queue_size: int = attrs.field(default=DEFAULT_MAX_QUEUE_SIZE, validator=_int(minimum=1))
+    overflow: OverflowPolicy = attrs.field(
+        default="drop_newest", validator=_choice(_OVERFLOW_POLICIES)
+    )
+    timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=_seconds(positive=True))
+    max_retries: int = attrs.field(default=DEFAULT_MAX_RETRIES, validator=_int(minimum=0))
+    max_retry_duration: float = attrs.field(
+        default=DEFAULT_MAX_RETRY_DURATION, validator=_seconds(positive=True)
+    )
+    retry_base: float = attrs.field(default=DEFAULT_RETRY_BASE, validator=_seconds(positive=False))
+    retry_cap: float = attrs.field(default=DEFAULT_RETRY_CAP, validator=_seconds(positive=False))
+    max_server_wait: float = attrs.field(
+        default=DEFAULT_MAX_SERVER_WAIT, validator=_seconds(positive=False)
+    )
+    shutdown_timeout: float = attrs.field(
+        default=DEFAULT_SHUTDOWN_TIMEOUT, validator=_seconds(positive=True)
+    )
+    adapter_timeout: float = attrs.field(
+        default=DEFAULT_ADAPTER_TIMEOUT, validator=_seconds(positive=True)
+    )
+    gzip: bool = attrs.field(default=False, validator=_bool())
+    max_concurrent_requests: int = attrs.field(default=2, validator=_int(minimum=1))
+    spool_path: str | None = attrs.field(default=None, converter=_to_path, validator=_optional_path)
+    spool_mode: Literal["write_through", "write_behind"] = attrs.field(
+        default="write_through", validator=_choice(_SPOOL_MODES)
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.flush_queue_size > self.max_queue_size:
             raise ValueError(
-                f"flush_queue_size ({self.flush_queue_size}) must not exceed "
+                f"DeliveryOptions.flush_queue_size ({self.flush_queue_size}) must not exceed "
                 f"max_queue_size ({self.max_queue_size})"
             )
 
@@ -181,21 +358,13 @@ class AmplitudeOptions:
     """
 
     api_key: str | None = attrs.field(default=None, validator=_optional_non_empty_str, repr=False)
-    server_zone: Literal["US", "EU"] = attrs.field(default="US")
-    use_batch: bool = False
+    server_zone: Literal["US", "EU"] = attrs.field(default="US", validator=_choice(("US", "EU")))
+    use_batch: bool = attrs.field(default=False, validator=_bool())
     server_url: str | None = attrs.field(default=None, validator=_optional_url)
-    min_id_length: int | None = attrs.field(default=None)
-    group_type: str = "group"
-
-    @server_zone.validator
-    def _check_zone(self, attribute: attrs.Attribute[Any], value: str) -> None:
-        if value not in ("US", "EU"):
-            raise ValueError(f"server_zone must be 'US' or 'EU', got {value!r}")
-
-    @min_id_length.validator
-    def _check_min_id(self, attribute: attrs.Attribute[Any], value: int | None) -> None:
-        if value is not None and (isinstance(value, bool) or value < 1):
-            raise ValueError(f"min_id_length must be a positive integer or None, got {value!r}")
+    min_id_length: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_int(minimum=1))
+    )
+    group_type: str = attrs.field(default="group", validator=_non_empty_str)
 
 
 @attrs.frozen(kw_only=True)
@@ -221,22 +390,31 @@ class Adapter(Protocol):
     """
 
 
-@attrs.frozen(kw_only=True)
+_ADAPTER_METHODS = ("load", "track", "identify", "group", "alias", "flush", "shutdown")
+
+
+# not kw_only, unlike the other option classes: its one field is what it is, so
+# ``CustomOptions(MyAdapter())`` reads as well as ``CustomOptions(adapter=MyAdapter())``
+@attrs.frozen
 class CustomOptions:
     """A custom destination: your adapter receives every event on the flusher's loop.
 
     An adapter that raises or hangs is isolated: the call is logged and counted, the
     other destinations are unaffected.
+
+    Example::
+
+        CustomOptions(MyAdapter())
     """
 
     adapter: object = attrs.field()
 
     @adapter.validator
     def _check_adapter(self, attribute: attrs.Attribute[Any], value: object) -> None:
-        methods = ("load", "track", "identify", "group", "alias", "flush", "shutdown")
-        if value is None or not any(callable(getattr(value, m, None)) for m in methods):
+        if value is None or not any(callable(getattr(value, m, None)) for m in _ADAPTER_METHODS):
             raise ValueError(
-                "adapter must be an object with at least one of the methods " + ", ".join(methods)
+                "CustomOptions.adapter must be an object with at least one of the methods "
+                f"{', '.join(_ADAPTER_METHODS)}, not {_kind(value)}"
             )
 
 
@@ -247,30 +425,47 @@ DestinationConfig = AmplitudeOptions | SegmentOptions | CustomOptions
 class EventOptions:
     """Per-call overrides, passed as ``event_options=`` to any tracking function.
 
-    ``time`` is a timezone-aware ``datetime`` or milliseconds since the epoch; ``extra``
-    holds further Amplitude fields (``platform``, ``country``...) and is merged as is.
+    ``time`` is a timezone-aware ``datetime`` or milliseconds since the epoch (an int);
+    ``extra`` holds further Amplitude fields (``platform``, ``country``...) and is merged
+    as is. ``user_properties`` and ``extra`` are made JSON-ready here, like event
+    properties (datetimes and dates to ISO strings, Decimals to floats, UUIDs to strings,
+    Enums to their values, tuples and sets to lists) and copied; a value that cannot be
+    sent raises ``ValueError`` naming its key path.
     """
 
-    device_id: str | None = None
+    device_id: str | None = attrs.field(default=None, validator=_optional_str)
     time: _dt.datetime | int | None = attrs.field(default=None)
-    insert_id: str | None = None
-    session_id: int | None = None
-    app_version: str | None = None
-    platform: str | None = None
-    os_name: str | None = None
-    os_version: str | None = None
-    country: str | None = None
-    language: str | None = None
-    ip: str | None = None
-    user_properties: Mapping[str, Any] | None = None
-    extra: Mapping[str, Any] | None = None
+    insert_id: str | None = attrs.field(default=None, validator=_optional_str)
+    session_id: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_int(minimum=-1))
+    )
+    app_version: str | None = attrs.field(default=None, validator=_optional_str)
+    platform: str | None = attrs.field(default=None, validator=_optional_str)
+    os_name: str | None = attrs.field(default=None, validator=_optional_str)
+    os_version: str | None = attrs.field(default=None, validator=_optional_str)
+    country: str | None = attrs.field(default=None, validator=_optional_str)
+    language: str | None = attrs.field(default=None, validator=_optional_str)
+    ip: str | None = attrs.field(default=None, validator=_optional_str)
+    user_properties: Mapping[str, Any] | None = attrs.field(
+        default=None, converter=_to_user_properties
+    )
+    extra: Mapping[str, Any] | None = attrs.field(default=None, converter=_to_extra)
 
     @time.validator
     def _check_time(self, attribute: attrs.Attribute[Any], value: object) -> None:
-        if isinstance(value, _dt.datetime) and value.tzinfo is None:
-            raise ValueError("time must be timezone-aware (naive datetimes are ambiguous)")
-        if isinstance(value, bool) or (isinstance(value, int) and value < 0):
-            raise ValueError(f"time must be a datetime or milliseconds >= 0, got {value!r}")
+        if value is None:
+            return
+        if isinstance(value, _dt.datetime):
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(
+                    "EventOptions.time must be timezone-aware (naive datetimes are ambiguous)"
+                )
+            return
+        if isinstance(value, bool) or not isinstance(value, int):
+            expected = "a timezone-aware datetime, milliseconds since the epoch (int), or None"
+            raise _wrong_type("EventOptions.time", expected, value)
+        if value < 0:
+            raise ValueError(f"EventOptions.time must be milliseconds >= 0, got {value!r}")
 
 
 def _to_destinations(value: Any) -> Mapping[str, DestinationConfig] | None:
@@ -283,8 +478,8 @@ def _to_destinations(value: Any) -> Mapping[str, DestinationConfig] | None:
         items = {f.name: getattr(value, f.name) for f in attrs.fields(type(value))}
     else:
         raise ValueError(
-            "destinations must be a DestinationsOptions or a mapping of destination name to "
-            f"AmplitudeOptions / SegmentOptions / CustomOptions, got {type(value).__name__}"
+            "Options.destinations must be a DestinationsOptions or a mapping of destination "
+            f"name to AmplitudeOptions / SegmentOptions / CustomOptions, not {_kind(value)}"
         )
     out: dict[str, DestinationConfig] = {}
     for name, cfg in items.items():
@@ -292,8 +487,8 @@ def _to_destinations(value: Any) -> Mapping[str, DestinationConfig] | None:
             continue
         if not isinstance(cfg, AmplitudeOptions | SegmentOptions | CustomOptions):
             raise ValueError(  # noqa: TRY004 - option errors are ValueErrors by contract
-                f"destinations[{name!r}] must be AmplitudeOptions, SegmentOptions or "
-                f"CustomOptions, got {type(cfg).__name__}"
+                f"Options.destinations[{name!r}] must be AmplitudeOptions, SegmentOptions or "
+                f"CustomOptions, not {_kind(cfg)}"
             )
         out[str(name)] = cfg
     return out
@@ -312,7 +507,7 @@ def context_to_dict(context: object) -> dict[str, Any]:
             return result
         fields = attrs.fields(type(context))  # type: ignore[arg-type]  # checked by attrs.has
         return {f.name: v for f in fields if (v := getattr(context, f.name)) is not None}
-    raise ValueError(f"context must be a Context or a mapping, got {type(context).__name__}")
+    raise ValueError(f"Options.context must be a Context, a mapping or None, not {_kind(context)}")
 
 
 def _check_context(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -326,7 +521,9 @@ def _check_logger(_inst: object, attribute: attrs.Attribute[Any], value: object)
         m for m in ("debug", "info", "warn", "error") if not callable(getattr(value, m, None))
     ]
     if missing:
-        raise ValueError(f"logger must implement ItlyLogger; missing: {', '.join(missing)}")
+        raise ValueError(
+            f"Options.logger must implement ItlyLogger; {_kind(value)} lacks: {', '.join(missing)}"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -340,7 +537,7 @@ class Options:
     """
 
     context: object = attrs.field(default=None, validator=_check_context)
-    disabled: bool = False
+    disabled: bool = attrs.field(default=False, validator=_bool())
     environment: Environment = attrs.field(
         default=Environment.DEVELOPMENT, converter=_to_environment
     )
@@ -348,8 +545,12 @@ class Options:
         default=None, converter=_to_destinations
     )
     logger: ItlyLogger | None = attrs.field(default=None, validator=_check_logger)
-    validation: ValidationOptions | None = None
-    delivery: DeliveryOptions | None = None
+    validation: ValidationOptions | None = attrs.field(
+        default=None, validator=_optional_instance(ValidationOptions)
+    )
+    delivery: DeliveryOptions | None = attrs.field(
+        default=None, validator=_optional_instance(DeliveryOptions)
+    )
 
     @property
     def fail_on_error(self) -> bool:

@@ -588,6 +588,13 @@ class Lane:
                 self.by_age = [(i.event.seq, i) for i in self.waiting if i.parked == PARKED]
                 heapq.heapify(self.by_age)
 
+    def drop_unqueued(self, reason: str, n: int = 1) -> None:
+        """Count ``n`` events meant for this lane that were lost before reaching it."""
+        tally = self.tally
+        tally.enqueued += n
+        tally.dropped += n
+        tally.dropped_by_reason[reason] += n
+
     def _lose(self, kind: str, reason: str, events: Sequence[Event], detail: str = "") -> None:
         """Count events this lane will never deliver (by reason), and let them go."""
         self.losses.record(self.name, self.tally, kind, reason, events, detail)

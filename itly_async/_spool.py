@@ -16,15 +16,32 @@ A row is deleted once every destination has delivered, rejected or dropped its e
 On restart each leftover goes to every destination again (the ids make the repeat
 harmless). A file another process holds (an advisory lock beside it), a corrupt file or
 one that cannot be opened is logged as an error and the client keeps events in memory.
+
+Failures never strand a caller. Whatever goes wrong in a unit of the worker's work, every
+caller waiting on it is released: an event that cannot be encoded as a row (a value no
+JSON encoder takes, in a field the runtime does not check) is logged and kept in memory
+only, the others are spooled as usual; any other failure marks the spool failed, is
+logged with the path, and from then on events stay in memory only, as for a corrupt file.
+
+Unreadable leftovers are quarantined, not deleted: a row that does not decode into an
+event (bad JSON, a wrong shape, an option the runtime no longer accepts) is moved, in
+one transaction, to the table ``quarantine`` of the same file with the reason, and the
+count is logged; the other leftovers are resent normally. Moving keeps the evidence for
+whoever investigates (``sqlite3 events.sqlite 'SELECT * FROM quarantine'``) without
+the file growing, and the row can never be resent or block the spool again. The SDK
+never reads that table back; it is safe to delete.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,8 +49,9 @@ import attrs
 import orjson
 
 from ._config import EventOptions
-from ._event import Event
-from ._logger import ItlyLogger
+from ._event import ALIAS, GROUP, IDENTIFY, TRACK, Event
+from ._logger import ItlyLogger, RateLimitedLog
+from ._validation import normalize
 
 if TYPE_CHECKING:
     import sqlite3
@@ -53,6 +71,33 @@ CREATE TABLE IF NOT EXISTS events (
     body BLOB NOT NULL
 )
 """
+#: Rows moved out of ``events`` because they could not be read (see the module doc).
+#: ``id`` and ``body`` have no declared type, so SQLite keeps each value exactly as it was.
+_QUARANTINE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS quarantine (
+    id,
+    body,
+    reason TEXT NOT NULL,
+    quarantined_at REAL NOT NULL
+)
+"""
+
+_KINDS = frozenset((TRACK, IDENTIFY, GROUP, ALIAS))
+#: What a row's body holds, in order (``event_to_row`` writes, ``row_to_event`` reads)
+_ROW_FIELDS = ("kind", "name", "user_id", "props", "time_ms", "options", "group_id", "previous_id")
+
+
+def _row_default(value: object) -> object:
+    """orjson ``default=`` hook for rows: the conversions event properties get.
+
+    Options are JSON-ready since ``EventOptions`` converts them; this covers what reaches
+    a row unchecked (ids, names) and is a second line of defence. What even ``normalize``
+    cannot convert raises ``TypeError``, and that one event is not spooled.
+    """
+    converted, errors = normalize({"value": value})
+    if errors:
+        raise TypeError(str(errors[0]))
+    return converted["value"]
 
 
 def event_to_row(event: Event) -> tuple[str, bytes]:
@@ -74,13 +119,41 @@ def event_to_row(event: Event) -> tuple[str, bytes]:
             options,
             event.group_id,
             event.previous_id,
-        ]
+        ],
+        default=_row_default,
     )
     return event.insert_id, body
 
 
-def row_to_event(insert_id: str, body: bytes) -> Event:
-    kind, name, user_id, properties, time_ms, options, group_id, previous_id = orjson.loads(body)
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _unreadable(why: str) -> ValueError:
+    return ValueError(f"row unreadable: {why}")
+
+
+def row_to_event(insert_id: object, body: object) -> Event:
+    """Decode one row; raises (``ValueError`` mostly) saying why a row is unreadable."""
+    if not isinstance(insert_id, str) or not insert_id:
+        raise _unreadable(f"id is a {type(insert_id).__name__}, not a non-empty string")
+    if not isinstance(body, bytes | str):
+        raise _unreadable(f"body is a {type(body).__name__}, not JSON")
+    fields = orjson.loads(body)
+    if not isinstance(fields, list) or len(fields) != len(_ROW_FIELDS):
+        raise _unreadable(f"body is not the {len(_ROW_FIELDS)} fields of an event")
+    kind, name, user_id, properties, time_ms, options, group_id, previous_id = fields
+    if kind not in _KINDS or not isinstance(name, str):
+        raise _unreadable("unknown event kind, or a name that is not a string")
+    if not isinstance(properties, dict):
+        raise _unreadable("properties are not a JSON object")
+    if isinstance(time_ms, bool) or not isinstance(time_ms, int):
+        raise _unreadable("time is not an integer")
+    if not all(v is None or isinstance(v, str) for v in (user_id, group_id, previous_id)):
+        raise _unreadable("an id that is not a string")
+    if options is not None and not isinstance(options, dict):
+        raise _unreadable("options are not a JSON object")
     return Event(
         kind,
         name,
@@ -99,12 +172,20 @@ class SpoolUnavailable(Exception):  # noqa: N818 - a reason to fall back, not a 
 
 
 class _Ack:
-    """Lets a caller wait until its add is committed, from any thread."""
+    """Lets a caller wait until its add is committed, from any thread.
 
-    __slots__ = ("done",)
+    Passed as the command's ``done`` callback; the worker sets ``committed`` before
+    calling it when the add was written and its transaction committed.
+    """
+
+    __slots__ = ("committed", "done")
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.committed = False
+
+    def __call__(self) -> None:
+        self.done.set()
 
 
 Command = tuple[str, Any, Callable[[], object] | None]
@@ -120,6 +201,12 @@ class Spool:
         self.failed = False
         self.leftovers: list[Event] = []
         self.left_on_disk = 0
+        #: unreadable leftovers moved to the quarantine table when the spool opened
+        self.quarantined = 0
+        #: events that could not be encoded as rows (kept in memory only)
+        self.unspooled = 0
+        self._closed = False
+        self._ratelimit = RateLimitedLog()
         self._inbox: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._opened = threading.Event()
         self._error: str | None = None
@@ -178,26 +265,57 @@ class Spool:
     # --- callers ---------------------------------------------------------------------
 
     def add(self, event: Event, on_commit: Callable[[], object] | None = None) -> None:
-        if not self.failed:
+        """Queue the event for the next commit; ``on_commit`` runs once it is settled.
+
+        ``on_commit`` always runs, from the worker thread or (when the spool has failed
+        or closed) right here: committed, or kept in memory only, and then logged.
+        """
+        if not self.failed and not self._closed:
             self._inbox.put(("add", event, on_commit))
         elif on_commit is not None:
             on_commit()
 
-    def add_and_wait(self, event: Event, timeout: float) -> None:
-        """Block the calling thread until the event is committed (write-through, sync)."""
+    def add_and_wait(self, event: Event, timeout: float) -> bool:
+        """Block the calling thread until the event is committed (write-through, sync).
+
+        Returns whether it was committed within ``timeout`` seconds. When it was not, the
+        event is still delivered from memory (and may yet be committed); a crash before
+        that could lose it, which is logged (once per 10 s, with a count).
+        """
         ack = _Ack()
-        self.add(event, ack.done.set)
-        ack.done.wait(timeout)
+        self.add(event, ack)
+        if not ack.done.wait(timeout):
+            self._ratelimit(
+                self._log_warn,
+                "commit-timeout",
+                f"itly: spool {self.path!r}: an event was not committed within {timeout:g} s; "
+                "the call returned and the event is delivered from memory",
+            )
+            return False
+        return ack.committed
 
     def delete(self, insert_ids: list[str]) -> None:
-        if not self.failed and insert_ids:
+        if not self.failed and not self._closed and insert_ids:
             self._inbox.put(("delete", insert_ids, None))
 
     def close(self, timeout: float) -> None:
+        """Commit what is queued, stop the worker and release the lock (blocking)."""
+        self._closed = True
         if self._thread.is_alive():
             ack = _Ack()
-            self._inbox.put(("close", None, ack.done.set))
+            self._inbox.put(("close", None, ack))
             ack.done.wait(timeout)
+        self._unlock()
+
+    async def aclose(self, timeout: float) -> None:
+        """``close`` for the event loop: waits for the worker without blocking the loop."""
+        self._closed = True
+        if self._thread.is_alive():
+            loop = asyncio.get_running_loop()
+            closed = loop.create_future()
+            self._inbox.put(("close", None, lambda: loop.call_soon_threadsafe(_resolve, closed)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closed, timeout)
         self._unlock()
 
     # --- the worker thread -------------------------------------------------------------
@@ -207,18 +325,19 @@ class Spool:
 
         try:
             db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except Exception as exc:  # noqa: BLE001 - reported by open(), which falls back to memory
+            self._error = f"{type(exc).__name__}: {exc}"
+            self._opened.set()
+            return
+        try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(_SCHEMA)
-            rows = db.execute(
-                "SELECT id, body FROM events ORDER BY rowid LIMIT ?", (self.limit,)
-            ).fetchall()
-            total = db.execute("SELECT count(*) FROM events").fetchone()[0]
-            self.leftovers = [row_to_event(i, bytes(b)) for i, b in rows]
-            self.left_on_disk = max(0, int(total) - len(rows))
-        except (sqlite3.Error, ValueError, TypeError) as exc:
+            self._read_leftovers(db)
+        except Exception as exc:  # noqa: BLE001 - reported by open(), which falls back to memory
             self._error = f"{type(exc).__name__}: {exc}"
             self._opened.set()
+            db.close()
             return
         self._opened.set()
         try:
@@ -226,9 +345,51 @@ class Spool:
         finally:
             db.close()
 
-    def _serve(self, db: sqlite3.Connection) -> None:
-        import sqlite3
+    def _read_leftovers(self, db: sqlite3.Connection) -> None:
+        """Up to ``limit`` readable leftovers, oldest first; unreadable ones quarantined."""
+        events: list[Event] = []
+        bad: list[tuple[int, str]] = []  # (rowid, reason)
+        last = 0
+        while len(events) < self.limit:
+            rows = db.execute(
+                "SELECT rowid, id, body FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (last, self.limit - len(events)),
+            ).fetchall()
+            if not rows:
+                break
+            for rowid, insert_id, body in rows:
+                last = rowid
+                try:
+                    events.append(row_to_event(insert_id, body))
+                except Exception as exc:  # noqa: BLE001 - any undecodable row is quarantined
+                    bad.append((rowid, f"{type(exc).__name__}: {exc}"))
+        if bad:
+            now = time.time()
+            db.execute("BEGIN")
+            try:
+                db.execute(_QUARANTINE_SCHEMA)
+                db.executemany(
+                    "INSERT INTO quarantine SELECT id, body, ?, ? FROM events WHERE rowid = ?",
+                    [(reason, now, rowid) for rowid, reason in bad],
+                )
+                db.executemany("DELETE FROM events WHERE rowid = ?", [(r,) for r, _ in bad])
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    with contextlib.suppress(Exception):  # the first error is the one reported
+                        db.execute("ROLLBACK")
+                raise
+            self.quarantined = len(bad)
+            self._log_error(
+                f"itly: spool {self.path!r}: {len(bad)} unreadable "
+                f"{'row' if len(bad) == 1 else 'rows'} moved to its quarantine table, not resent "
+                f"(first: {bad[0][1]}); the {len(events)} other leftovers are resent"
+            )
+        total = int(db.execute("SELECT count(*) FROM events").fetchone()[0])
+        self.leftovers = events
+        self.left_on_disk = max(0, total - len(events))
 
+    def _serve(self, db: sqlite3.Connection) -> None:
         inbox = self._inbox
         while True:
             group = [inbox.get()]
@@ -237,25 +398,86 @@ class Spool:
                     group.append(inbox.get_nowait())
                 except queue.Empty:
                     break
-            adds = [event_to_row(arg) for op, arg, _ in group if op == "add"]
-            deletes = [(i,) for op, arg, _ in group if op == "delete" for i in arg]
             closing = any(op == "close" for op, _, _ in group)
-            if not self.failed and (adds or deletes):
-                try:
-                    db.execute("BEGIN")
-                    if adds:
-                        db.executemany("INSERT OR REPLACE INTO events VALUES (?, ?)", adds)
-                    if deletes:
-                        db.executemany("DELETE FROM events WHERE id = ?", deletes)
-                    db.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    self.failed = True
-                    self.logger.error(
-                        f"itly: spool {self.path!r} failed ({type(exc).__name__}: {exc}); "
-                        "events now stay in memory only"
-                    )
-            for _, _, done in group:
-                if done is not None:
-                    done()
+            try:
+                if not self.failed:
+                    self._write(db, group)
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any failure
+                self.failed = True
+                self._log_error(
+                    f"itly: spool {self.path!r} failed ({type(exc).__name__}: {exc}); "
+                    "events now stay in memory only"
+                )
+            finally:
+                # every waiter is released, whatever happened above
+                for _, _, done in group:
+                    if done is not None:
+                        self._settle(done)
             if closing:
                 return
+
+    def _write(self, db: sqlite3.Connection, group: list[Command]) -> None:
+        """One transaction for the group's adds and deletes; marks the acks it committed."""
+        adds: list[tuple[str, bytes]] = []
+        acks: list[_Ack] = []
+        deletes: list[tuple[str]] = []
+        for op, arg, done in group:
+            if op == "add":
+                row = self._row(arg)
+                if row is not None:
+                    adds.append(row)
+                    if isinstance(done, _Ack):
+                        acks.append(done)
+            elif op == "delete":
+                deletes.extend((i,) for i in arg)
+        if not adds and not deletes:
+            return
+        db.execute("BEGIN")
+        try:
+            if adds:
+                db.executemany("INSERT OR REPLACE INTO events VALUES (?, ?)", adds)
+            if deletes:
+                db.executemany("DELETE FROM events WHERE id = ?", deletes)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                with contextlib.suppress(Exception):  # the first error is the one reported
+                    db.execute("ROLLBACK")
+            raise
+        for ack in acks:
+            ack.committed = True
+
+    def _row(self, event: Event) -> tuple[str, bytes] | None:
+        """The event's row, or None (logged) when a value in it cannot be encoded."""
+        try:
+            return event_to_row(event)
+        except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
+            self.unspooled += 1
+            self._ratelimit(
+                self._log_error,
+                "unencodable",
+                f"itly: spool {self.path!r}: {event.kind} {event.name!r} (id {event.insert_id}) "
+                f"cannot be written ({exc}); it is delivered from memory only",
+            )
+            return None
+
+    def _settle(self, done: Callable[[], object]) -> None:
+        try:
+            done()
+        except Exception as exc:  # noqa: BLE001 - one waiter's callback must not stop the worker
+            # e.g. the waiting coroutine's event loop has closed: nobody is waiting any more
+            self._log_warn(f"itly: spool {self.path!r}: a commit callback failed: {exc!r}")
+
+    # the logger is the application's: if it raises, the message still gets out, and
+    # the worker thread, which every spooled call depends on, carries on
+    def _log_error(self, message: str) -> None:
+        try:
+            self.logger.error(message)
+        except Exception:
+            logging.getLogger("itly").exception(message)
+
+    def _log_warn(self, message: str) -> None:
+        try:
+            self.logger.warn(message)
+        except Exception:
+            logging.getLogger("itly").exception(message)

@@ -45,9 +45,12 @@ class DestinationStats:
 class Stats:
     """``client.stats()``: totals over destinations, then each destination.
 
-    ``dropped_by_reason`` also holds losses before any destination: calls before
-    ``load()`` or after ``shutdown()`` in production (``not_loaded``, ``closed``).
-    ``validation_errors`` counts invalid events (sent anyway in production).
+    Every count is of events per destination (an event for two destinations counts
+    twice), so ``enqueued == sent + rejected + dropped + pending`` holds for the totals
+    as for each destination. A loss before any queue (a call after ``shutdown()`` in
+    production, ``closed``; an unreadable spool row, ``spool_unreadable``) counts for
+    every destination the event would have gone to. ``validation_errors`` counts invalid
+    calls (sent anyway in production); ``adapter_errors`` failed adapter calls.
     """
 
     enqueued: int

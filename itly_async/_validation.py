@@ -89,10 +89,11 @@ def _convert(value: Any, path: str, errors: list[PropertyError]) -> Any:
     if isinstance(value, _dt.datetime | _dt.date | _dt.time):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        if not value.is_finite():
+        number = float(value)  # Decimal('1e400') is finite, but not as a float
+        if not math.isfinite(number):
             errors.append(PropertyError(path, "finite", f"{value!r} cannot be sent as JSON"))
             return None
-        return float(value)
+        return number
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, Mapping):

@@ -178,10 +178,15 @@ async def test_call_after_shutdown_raises_in_development_and_counts_in_productio
     with pytest.raises(ClientClosedError):
         await dev.track("user-0001", "Tick")
 
-    prod = make_client(environment=Environment.PRODUCTION)
+    prod = make_client(environment=Environment.PRODUCTION, segment=True)
+    await prod.track("user-0001", "Tick")
     first = await prod.shutdown(timeout=5)
     await prod.track("user-0001", "Tick")
-    assert prod.stats().dropped_by_reason == {"closed": 1}
+    stats = prod.stats()
+    # counted per destination like every other count, so the totals add up
+    assert stats.dropped_by_reason == {"closed": 2}
+    assert stats.destinations["segment"].dropped_by_reason == {"closed": 1}
+    assert stats.enqueued == stats.sent + stats.rejected + stats.dropped + stats.pending == 4
     assert await prod.shutdown(timeout=5) is first  # idempotent
 
 

@@ -161,6 +161,13 @@ async def test_unserializable_values_are_validation_errors(collector: Collector)
         )
     first = info.value.errors[0]
     assert (first.path, first.rule) == ("$.ratio", "finite")
+    with pytest.raises(ValidationError) as huge:  # finite as a Decimal, not as a float
+        await client.track(
+            "user-0001",
+            "Process Started",
+            {"available_processors": 2, "ratio": decimal.Decimal("1e400")},
+        )
+    assert [(e.path, e.rule) for e in huge.value.errors] == [("$.ratio", "finite")]
     with pytest.raises(ValidationError) as info2:
         await client.track("user-0001", "Unplanned", {"thing": object()})
     assert info2.value.errors[0].path == "$.thing"

@@ -11,6 +11,8 @@ import textwrap
 from pathlib import Path
 
 from itly_async import AmplitudeOptions, Client, DeliveryOptions, Environment, Options
+from itly_async._event import TRACK, Event
+from itly_async._spool import Spool
 from itly_async.testing import Collector, ThreadedCollector
 from tests.helpers import AMP_KEY, ListLogger
 
@@ -178,3 +180,112 @@ async def test_leftovers_beyond_the_queue_bound_wait_on_disk(
     await second.shutdown(timeout=5)
     assert len(collector.amplitude_events()) == 100
     assert rows(spool) == 20
+
+
+class OrgId:
+    """A group id given as an application object: the runtime passes ids through as they
+    are, and no JSON encoder takes this one."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+async def test_an_event_the_spool_cannot_encode_does_not_stop_the_spool(tmp_path: Path) -> None:
+    spool = tmp_path / "events.sqlite"
+    logger = ListLogger()
+    async with Collector() as dead:
+        dead.hang(times=None)  # nothing is delivered, so every committed row stays
+        client = spool_client(dead.amplitude_url, spool, logger=logger)
+        # before the fix the worker thread died here and this call never returned
+        await asyncio.wait_for(client.group("user-0001", OrgId(7)), timeout=10)
+        for i in range(20):
+            await asyncio.wait_for(client.track(f"user-{i:04d}", "After", {"i": i}), timeout=10)
+        assert rows(spool) == 20  # write-through: each later call returned after its commit
+        text = logger.text()
+        assert str(spool) in text
+        assert "'group'" in text
+        assert "delivered from memory only" in text
+        report = await client.shutdown(timeout=0.5)
+        assert report.spooled > 0  # the spool kept working: it was never marked failed
+
+
+def an_event(name: str) -> Event:
+    return Event(TRACK, name, "user-0001", b"{}", 1_700_000_000_000, f"id-{name}")
+
+
+def test_a_failure_in_the_spool_worker_is_logged_and_releases_every_waiter(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.sqlite"
+    logger = ListLogger()
+    spool = Spool.open(str(path), logger, limit=100)
+    assert spool is not None
+    assert spool.add_and_wait(an_event("before"), timeout=10) is True
+    # a unit of work that raises inside the worker (TypeError, not a sqlite3.Error)
+    spool.delete(42)  # type: ignore[arg-type]
+    # before the fix the thread was dead: each call waited out its timeout, reported nothing
+    assert spool.add_and_wait(an_event("after"), timeout=10) is False
+    assert spool.failed
+    errors = [m for level, m in logger.lines if level == "error"]
+    assert len(errors) == 1
+    assert str(path) in errors[0]
+    assert "TypeError" in errors[0]
+    assert "events now stay in memory only" in errors[0]
+    spool.close(timeout=5)
+    assert rows(path) == 1
+
+
+def test_add_and_wait_reports_a_commit_that_missed_its_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    logger = ListLogger()
+    spool = Spool.open(str(path), logger, limit=100)
+    assert spool is not None
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock: no commit can land
+        assert spool.add_and_wait(an_event("late"), timeout=0.05) is False
+        assert "not committed within 0.05 s" in logger.text()
+        assert str(path) in logger.text()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    spool.close(timeout=5)
+
+
+async def test_unreadable_rows_are_quarantined_and_the_other_leftovers_resent(
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "events.sqlite"
+    async with Collector() as dead:
+        dead.hang(times=None)
+        first = spool_client(dead.amplitude_url, spool)
+        for i in range(50):
+            await first.track(f"user-{i:04d}", "Queued", {"i": i})
+        await first.shutdown(timeout=0.5)
+    with sqlite3.connect(spool) as db:  # damage two rows, add a third that never was one
+        ids = [r[0] for r in db.execute("SELECT id FROM events ORDER BY rowid")]
+        db.execute("UPDATE events SET body = ? WHERE id = ?", (b'{"truncated', ids[0]))
+        db.execute("UPDATE events SET body = ? WHERE id = ?", (b'["track", "Queued"]', ids[9]))
+        db.execute("INSERT INTO events VALUES (?, ?)", ("junk-1", b"\x00\xff not json"))
+    db.close()
+
+    logger = ListLogger()
+    async with Collector() as alive:
+        second = spool_client(alive.amplitude_url, spool, logger=logger)
+        report = await second.flush(timeout=10)
+        assert report.delivered == 48
+        assert {e["insert_id"] for e in alive.amplitude_events()} == set(ids) - {ids[0], ids[9]}
+        # lost, so counted: per destination, as every loss is
+        assert report.stats.dropped_by_reason == {"spool_unreadable": 3}
+        assert report.stats.enqueued == 51
+        await second.shutdown(timeout=5)
+    text = logger.text()
+    assert "3 unreadable rows moved to its quarantine table" in text
+    assert "the 48 other leftovers are resent" in text
+    assert str(spool) in text
+    assert rows(spool) == 0
+    with sqlite3.connect(spool) as db:
+        kept = sorted(db.execute("SELECT id, reason FROM quarantine"))
+    db.close()
+    assert [i for i, _ in kept] == sorted([ids[0], ids[9], "junk-1"])
+    assert all(reason for _, reason in kept)
