@@ -36,6 +36,7 @@ from ._config import (
     Options,
     SegmentOptions,
     context_to_dict,
+    unencodable_path,
 )
 from ._custom import AdapterCaller
 from ._event import ALIAS, GROUP, IDENTIFY, NO_PROPS, TRACK, Event, new_id
@@ -298,9 +299,11 @@ class Client:
                 orjson.dumps(value)
                 kept[str(key)] = value
             except TypeError as exc:
-                errors.append(PropertyError(f"$.{key}", "serializable", str(exc)))
+                path = unencodable_path(value, f"$.{key}")
+                errors.append(PropertyError(path, "serializable", str(exc)))
                 kept[str(key)] = None
-        self._invalid(item, errors)
+        # with validation off such a value is logged (and sent as null), as in _prepare
+        self._invalid(item, errors, force_log=not self._validate)
         return orjson.dumps(kept)
 
     def _invalid(self, item: str, errors: list[PropertyError], force_log: bool = False) -> None:

@@ -238,7 +238,7 @@ def _json_object(value: Any, where: str) -> dict[str, Any] | None:
     try:
         result: dict[str, Any] = orjson.loads(orjson.dumps(ready))
     except orjson.JSONEncodeError as exc:
-        path = _unencodable_path(ready, "$")
+        path = unencodable_path(ready, "$")
         raise ValueError(f"{where} cannot be sent as JSON: {path}: {exc}") from None
     return result
 
@@ -251,7 +251,7 @@ def _encodes(value: Any) -> bool:
     return True
 
 
-def _unencodable_path(value: Any, path: str) -> str:
+def unencodable_path(value: Any, path: str) -> str:
     """The JSON path of the innermost value orjson refuses (error path only)."""
     if isinstance(value, dict):
         items: Any = value.items()
@@ -263,7 +263,7 @@ def _unencodable_path(value: Any, path: str) -> str:
         return path
     for key, item in items:
         if not _encodes(item):
-            return _unencodable_path(item, path + step.format(key))
+            return unencodable_path(item, path + step.format(key))
     return path
 
 

@@ -196,6 +196,22 @@ async def test_values_orjson_cannot_write_are_caught_in_the_call(collector: Coll
     with pytest.raises(ValidationError) as info:
         await client.track("user-0001", "Unplanned", {"big": 2**70, "ok": 1})
     assert [(e.path, e.rule) for e in info.value.errors] == [("$.big", "serializable")]
+    with pytest.raises(ValidationError) as nested:
+        await client.track("user-0001", "Unplanned", {"n": {"deep": [1, 2**70]}})
+    assert [(e.path, e.rule) for e in nested.value.errors] == [("$.n.deep[1]", "serializable")]
+    await client.shutdown(timeout=5)
+
+    # validation off, development: logged and sent as null, like NaN or an object
+    logger = ListLogger()
+    client = plan_client(collector, logger=logger, validation=ValidationOptions(disabled=True))
+    await client.track("user-0001", "Unplanned", {"big": 2**70, "ok": 2})
+    assert "$.big" in logger.text()
+    await client.flush(timeout=10)
+    assert collector.amplitude_events()[-1]["event_properties"] == {
+        "app": "tests",
+        "big": None,
+        "ok": 2,
+    }
     await client.shutdown(timeout=5)
 
     logger = ListLogger()
@@ -203,7 +219,7 @@ async def test_values_orjson_cannot_write_are_caught_in_the_call(collector: Coll
     await client.track("user-0001", "Unplanned", {"big": 2**70, "ok": 1})
     await client.track("user-0001", "Unplanned", {7: "seven"})
     await client.flush(timeout=10)
-    first, second = collector.amplitude_events()
+    first, second = collector.amplitude_events()[-2:]
     assert first["event_properties"] == {"app": "tests", "big": None, "ok": 1}
     assert second["event_properties"] == {"app": "tests", "7": "seven"}
     assert "$.big" in logger.text()
