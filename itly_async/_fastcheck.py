@@ -31,7 +31,7 @@ from typing import Any
 Delegate = Callable[[Mapping[str, Any]], "str | None"]
 
 #: Keywords that never change validity.
-_ANNOTATIONS = frozenset(
+ANNOTATIONS = frozenset(
     ("$id", "$schema", "$comment", "title", "description", "default", "examples", "deprecated")
 )
 _HANDLED = frozenset(
@@ -174,7 +174,7 @@ def _emit_modelled(schema: Any, v: str, w: _Writer, indent: int) -> None:
     if not isinstance(schema, Mapping):
         raise _Unsupported
     for key in schema:
-        if key not in _HANDLED and key not in _ANNOTATIONS:
+        if key not in _HANDLED and key not in ANNOTATIONS:
             raise _Unsupported
     conditions: list[str] = []
     kinds = sorted(_kinds(schema))

@@ -22,7 +22,7 @@ from typing import Any
 import fastjsonschema
 
 from ._exceptions import PropertyError
-from ._fastcheck import compile_check, json_ready
+from ._fastcheck import ANNOTATIONS, compile_check, json_ready
 from ._plan import Schema
 
 ValidateFn = Callable[[Any], Any]
@@ -51,6 +51,8 @@ def compile_schema(schema: Mapping[str, Any]) -> ValidateFn:
 
 
 _SCALARS = frozenset((str, int, bool, type(None)))
+#: keywords ``Validator.explain`` checks itself when it walks into an object
+_OBJECT_KEYWORDS = frozenset(("properties", "required", "additionalProperties"))
 
 
 def normalize(properties: Mapping[str, Any]) -> tuple[dict[str, Any], list[PropertyError]]:
@@ -120,7 +122,7 @@ class Validator:
     compile nothing.
     """
 
-    __slots__ = ("_fast", "_per_property", "_quick", "_schema", "name", "proves_ready")
+    __slots__ = ("_fast", "_parts", "_quick", "_schema", "name", "proves_ready")
 
     def __init__(self, name: str, spec: Schema) -> None:
         self.name = name
@@ -138,7 +140,8 @@ class Validator:
         self._quick = quick
         #: the pre-check, when it also proves the data JSON as it is (``Schema.check_ready``)
         self.proves_ready: Callable[[Any], bool] | None = quick if ready else None
-        self._per_property: dict[str, ValidateFn] = {}
+        #: validators of schema parts, by place in the schema (``explain``, failures only)
+        self._parts: dict[tuple[str, ...], ValidateFn] = {}
 
     def check(self, properties: Mapping[str, Any], *, pre_check: bool = True) -> bool:
         """The fast path: True when valid. Never raises for bad data.
@@ -155,37 +158,92 @@ class Validator:
         return True
 
     def explain(self, properties: Mapping[str, Any]) -> list[PropertyError]:
-        """Every failing property with its JSON path and rule (slow path, failures only)."""
+        """Every failing value with its JSON path and rule (slow path, failures only).
+
+        Walks the schema with the data: objects property by property (``required`` and
+        ``additionalProperties`` checked here), arrays item by item, so one bad value does
+        not hide another beside it or deeper down; the other keywords of each level are
+        checked by a small validator of their own, compiled on first use and cached by
+        its place in the schema.
+        """
         schema = self._schema
         if schema is None:
             return self._first_error(properties)
         errors: list[PropertyError] = []
-        props: Mapping[str, Any] = schema.get("properties") or {}
-        for key in schema.get("required") or ():
-            if key not in properties:
-                errors.append(PropertyError(f"$.{key}", "required", "required property is missing"))
-        extra_allowed = schema.get("additionalProperties", True) is not False
-        for key, value in properties.items():
-            sub = props.get(key)
-            if sub is None:
-                if not extra_allowed:
+        self._explain(schema, properties, "$", (), errors)
+        return errors or self._first_error(properties)
+
+    def _explain(
+        self,
+        schema: Any,
+        value: Any,
+        path: str,
+        where: tuple[str, ...],
+        errors: list[PropertyError],
+    ) -> None:
+        if not isinstance(schema, Mapping):
+            self._check_rest(schema, value, path, where, errors)
+            return
+        props = schema.get("properties")
+        if isinstance(value, Mapping) and (
+            props is not None or "required" in schema or "additionalProperties" in schema
+        ):
+            props = props if isinstance(props, Mapping) else {}
+            for key in schema.get("required") or ():
+                if key not in value:
+                    errors.append(
+                        PropertyError(f"{path}.{key}", "required", "required property is missing")
+                    )
+            extra = schema.get("additionalProperties", True)
+            for key, item in value.items():
+                sub = props.get(key)
+                if sub is not None:
+                    self._explain(sub, item, f"{path}.{key}", (*where, "p", key), errors)
+                elif extra is False:
                     errors.append(
                         PropertyError(
-                            f"$.{key}", "additionalProperties", "property is not in the plan"
+                            f"{path}.{key}", "additionalProperties", "property is not in the plan"
                         )
                     )
-                continue
-            validate = self._per_property.get(key)
-            if validate is None:
-                validate = compile_schema({"properties": {key: sub}})
-                self._per_property[key] = validate
+                elif isinstance(extra, Mapping):
+                    self._explain(extra, item, f"{path}.{key}", (*where, "a"), errors)
+            rest = {k: v for k, v in schema.items() if k not in _OBJECT_KEYWORDS}
+            self._check_rest(rest, value, path, (*where, "-object"), errors)
+            return
+        items = schema.get("items")
+        if isinstance(value, list | tuple) and isinstance(items, Mapping):
+            for index, item in enumerate(value):
+                self._explain(items, item, f"{path}[{index}]", (*where, "i"), errors)
+            rest = {k: v for k, v in schema.items() if k != "items"}
+            self._check_rest(rest, value, path, (*where, "-items"), errors)
+            return
+        self._check_rest(schema, value, path, where, errors)
+
+    def _check_rest(
+        self,
+        schema: Any,
+        value: Any,
+        path: str,
+        where: tuple[str, ...],
+        errors: list[PropertyError],
+    ) -> None:
+        """Check ``value`` against the keywords of ``schema`` not walked into."""
+        if isinstance(schema, Mapping) and not any(k not in ANNOTATIONS for k in schema):
+            return  # nothing left that could fail
+        validate = self._parts.get(where)
+        if validate is None:
             try:
-                validate({key: value})
-            except fastjsonschema.JsonSchemaValueException as exc:
-                errors.append(
-                    PropertyError(_json_path(exc.name or "data"), str(exc.rule), exc.message)
-                )
-        return errors or self._first_error(properties)
+                validate = compile_schema(schema if isinstance(schema, Mapping) else {})
+            except fastjsonschema.JsonSchemaDefinitionException as exc:
+                errors.append(PropertyError(path, "schema", f"the schema cannot be used: {exc}"))
+                return
+            self._parts[where] = validate
+        try:
+            validate(value)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            name = exc.name or "data"
+            suffix = name[4:] if name.startswith("data") else ""
+            errors.append(PropertyError(path + suffix, str(exc.rule), exc.message))
 
     def _first_error(self, properties: Mapping[str, Any]) -> list[PropertyError]:
         try:

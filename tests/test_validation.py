@@ -327,3 +327,44 @@ def test_schemas_compiled_at_load_check_the_formats_generated_packages_check() -
     with pytest.raises(ValidationError) as info:
         client.make_track("user-0001", "E", {"id": "not-a-uuid"}, None)
     assert [(e.path, e.rule) for e in info.value.errors] == [("$.id", "format")]
+
+
+def test_every_failing_value_is_listed_however_deep() -> None:
+    """One bad value inside an object or an array does not hide the others around it."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "addr": {
+                "type": "object",
+                "properties": {
+                    "zip": {"type": "string", "pattern": "^[0-9]{5}$"},
+                    "city": {"type": "string", "minLength": 2},
+                    "street": {"type": "string"},
+                },
+                "required": ["zip", "street"],
+                "additionalProperties": False,
+            },
+            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+            "n": {"type": "integer"},
+        },
+        "additionalProperties": False,
+    }
+    client = Client()
+    client.load(Options(), plan=Plan(events={"E": Schema(schema=schema)}))
+    with pytest.raises(ValidationError) as info:
+        client.make_track(
+            "user-0001",
+            "E",
+            {"addr": {"zip": "abc", "city": "x", "bogus": 1}, "tags": [1, "a", 3], "n": "x"},
+            None,
+        )
+    assert sorted((e.path, e.rule) for e in info.value.errors) == [
+        ("$.addr.bogus", "additionalProperties"),
+        ("$.addr.city", "minLength"),
+        ("$.addr.street", "required"),
+        ("$.addr.zip", "pattern"),
+        ("$.n", "type"),
+        ("$.tags", "maxItems"),
+        ("$.tags[0]", "type"),
+        ("$.tags[2]", "type"),
+    ]
