@@ -912,7 +912,10 @@ class Client:
 
     def stats(self) -> Stats:
         """Counters since ``load()``: enqueued, sent, retried, rejected, dropped, pending."""
-        per = {lane.name: lane.tally.snapshot(lane.pending()) for lane in self._lanes}
+        per = {
+            lane.name: lane.tally.snapshot(lane.pending(), lane.paused_reason)
+            for lane in self._lanes
+        }
         dropped_by_reason: Counter[str] = Counter()
         for d in per.values():
             dropped_by_reason.update(d.dropped_by_reason)
@@ -1016,6 +1019,11 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 def _done(lane: Lane, target: int) -> bool:
+    """Whether ``flush`` has nothing more to wait for from this lane: it holds nothing
+    tracked up to ``target``, or it is refused for a configuration error (nothing will
+    change before its next probe, minutes away; the report says it is refusing)."""
+    if lane.paused_reason:
+        return True
     low = lane.min_outstanding()
     return low is None or low > target
 

@@ -171,7 +171,11 @@ class Lane:
         self.successes = 0
         self.flush_upto = 0
         self.closing = False
+        #: a configuration error the destination answered (bad key, URL): until a probe
+        #: succeeds, fresh events wait, and only the refused batch is retried, at
+        #: ``paused_until``
         self.paused_reason = ""
+        self.paused_until = 0.0
         self.wake: asyncio.Event | None = None
         self.on_progress: Callable[[], None] = _nothing
         self.on_space: Callable[[], None] = _nothing
@@ -254,6 +258,8 @@ class Lane:
 
     def drop_all(self, reason: str) -> int:
         """Count everything still queued as dropped (shutdown without a spool)."""
+        if self.paused_reason:  # say why they were still here
+            reason = f"{reason} while refused ({self.paused_reason})"
         events = [*self.fresh, *(i.event for i in self.waiting if i.parked == PARKED)]
         events.extend(i.event for batch in self.inflight.values() for i in batch)
         self.fresh.clear()
@@ -334,7 +340,7 @@ class Lane:
         taken (``full``) only a finished send (which wakes the lane) can change anything."""
         deadline: float | None = None
         if self.fresh and not full:
-            deadline = self.fresh_since + self.delivery.flush_interval
+            deadline = max(self.fresh_since + self.delivery.flush_interval, self.paused_until)
         if self.waiting and not full:
             due = self.waiting[0].not_before
             deadline = due if deadline is None else min(deadline, due)
@@ -365,7 +371,7 @@ class Lane:
 
     def _ready_fresh(self, now: float) -> bool:
         fresh = self.fresh
-        if not fresh:
+        if not fresh or now < self.paused_until:
             return False
         return (
             len(fresh) >= self.batch_limit
@@ -489,6 +495,7 @@ class Lane:
     def _apply(self, batch: list[Item], verdict: Verdict, now: float) -> None:
         tally = self.tally
         if verdict.action is Action.DONE:
+            self.paused_reason, self.paused_until = "", 0.0  # the destination answers again
             rejected, resend, delayed = verdict.rejected, verdict.resend, verdict.delayed
             if not rejected and not resend and not delayed:
                 tally.sent += len(batch)
@@ -524,8 +531,9 @@ class Lane:
             if self.paused_reason != verdict.reason:
                 self.losses.logger.error(
                     f"itly: destination {self.name!r} refused the request ({verdict.reason}); "
-                    "check its key and URL. Events are kept and retried every "
-                    f"{self.delivery.max_server_wait:.0f} s within the retry budget."
+                    "check its key and URL. Its events are kept, new ones wait, and the "
+                    f"refused batch is tried again every {self.delivery.max_server_wait:.0f} s "
+                    "within the retry budget."
                 )
             self.paused_reason = verdict.reason
             wait = self.delivery.max_server_wait
@@ -534,6 +542,8 @@ class Lane:
         attempts = max(item.attempts for item in batch) + 1
         d = self.delivery
         wait = retry_wait(wait, attempts, base=d.retry_base, cap=d.retry_cap, rng=self.rng)
+        if verdict.action is Action.CONFIG:
+            self.paused_until = now + min(wait, d.max_server_wait)
         for item in batch:
             self._retry(item, now, wait, verdict.reason)
 
@@ -560,7 +570,6 @@ class Lane:
         self._park(item)
 
     def _grow(self) -> None:
-        self.paused_reason = ""
         target = min(self.delivery.flush_queue_size, self.max_events)
         if self.batch_limit < target:
             self.successes += 1

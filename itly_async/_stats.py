@@ -29,6 +29,8 @@ class DestinationStats:
     attempts (one event may be retried several times); ``rejected`` are final refusals
     (a bad event, a spent retry budget); ``dropped`` were never attempted (overflow,
     shutdown); ``pending`` are queued, waiting for a retry or in flight right now.
+    ``refusing`` is the configuration error the destination answers while it lasts
+    (a bad key or URL: its events wait and are probed every ``max_server_wait``), or "".
     """
 
     enqueued: int
@@ -39,6 +41,7 @@ class DestinationStats:
     pending: int
     rejected_by_reason: Mapping[str, int]
     dropped_by_reason: Mapping[str, int]
+    refusing: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -114,7 +117,7 @@ class Tally:
         self.rejected_by_reason: Counter[str] = Counter()
         self.dropped_by_reason: Counter[str] = Counter()
 
-    def snapshot(self, pending: int) -> DestinationStats:
+    def snapshot(self, pending: int, refusing: str = "") -> DestinationStats:
         return DestinationStats(
             enqueued=self.enqueued,
             sent=self.sent,
@@ -124,6 +127,7 @@ class Tally:
             pending=pending,
             rejected_by_reason=dict(self.rejected_by_reason),
             dropped_by_reason=dict(self.dropped_by_reason),
+            refusing=refusing,
         )
 
 

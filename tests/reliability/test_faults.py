@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections import Counter
 from typing import Any
 
 import orjson
+import pytest
 
 from itly_async import (
     AmplitudeOptions,
@@ -18,7 +20,7 @@ from itly_async import (
     SegmentOptions,
 )
 from itly_async.testing import Collector, Fault, RecordedRequest, VirtualClock, chaos
-from tests.helpers import AMP_KEY, SEG_KEY, ListLogger
+from tests.helpers import AMP_KEY, SEG_KEY, ListLogger, eventually
 
 
 def resilient_client(
@@ -172,16 +174,110 @@ async def test_configuration_error_is_logged_once_loudly(
     )
     await client.track("user-0001", "Click")
     report = await client.flush(timeout=30)
+    # flush stops waiting once the destination refuses: nothing changes before the next
+    # probe, minutes away; the report says why the event is not delivered
+    assert not report.timed_out
+    assert report.stats.destinations["amplitude"].refusing.startswith("HTTP 401")
 
+    await eventually(lambda: client.stats().rejected == 1, "the retry budget runs out")
     assert sum(r.status == 401 for r in collector.requests) == 4  # first try + 3 retries
     refused = [m for _, m in logger.lines if "refused the request" in m]
     assert len(refused) == 1
     assert "'amplitude'" in refused[0]
     assert AMP_KEY not in logger.text()
+    report = await client.flush(timeout=30)
     assert report.rejected == 1
     assert report.rejections[0].reason.startswith("gave up after 4 attempts")
     assert 300.0 in vclock.waits  # paused max_server_wait between probes, not hammered
     await client.shutdown(timeout=5)
+
+
+async def test_a_refusing_destination_holds_new_events_until_its_next_probe(
+    collector: Collector, vclock: VirtualClock
+) -> None:
+    """After a 403 only the next probe (the refused batch, max_server_wait later) goes
+    out; new events wait for its answer instead of meeting the same refusal."""
+    refusing = True
+    sent_at: list[float] = []
+
+    def key_revoked(request: RecordedRequest) -> Fault | None:
+        sent_at.append(vclock.now())
+        return Fault(status=403) if refusing else None
+
+    collector.add_rule(key_revoked)
+    probe_due = asyncio.Event()
+
+    async def blocked_sleep(seconds: float) -> None:
+        await probe_due.wait()  # the virtual clock stands still until the test moves it
+
+    client = Client(clock=vclock.now, sleep=blocked_sleep, rng=vclock.rng)
+    client.load(
+        Options(
+            destinations={
+                "amplitude": AmplitudeOptions(api_key=AMP_KEY, server_url=collector.amplitude_url)
+            },
+            delivery=DeliveryOptions(flush_queue_size=10),
+        )
+    )
+    await client.track("user-0000", "First")
+    report = await client.flush(timeout=30)
+    assert report.stats.destinations["amplitude"].refusing.startswith("HTTP 403")
+    for i in range(30):  # three full batches: sent at once, were the destination fine
+        await client.track(f"user-{i:04d}", "Later")
+    for _ in range(200):  # turns enough for a full batch to reach the collector
+        await asyncio.sleep(0)
+    assert len(sent_at) == 1
+    assert client.stats().pending == 31
+
+    refusing = False  # the key is fixed; the probe goes out max_server_wait later
+    vclock.advance(300)
+    probe_due.set()
+    amplitude = lambda: client.stats().destinations["amplitude"]  # noqa: E731
+    await eventually(lambda: amplitude().refusing == "", "the probe is answered")
+    report = await client.flush(timeout=30)
+    assert report.delivered == 31
+    assert report.stats.destinations["amplitude"].refusing == ""
+    assert all(t >= sent_at[0] + 300 for t in sent_at[1:])
+    await client.shutdown(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("vendor", "status"),
+    [
+        ("amplitude", 401),
+        ("amplitude", 403),
+        ("amplitude", 404),
+        ("segment", 401),
+        ("segment", 403),
+    ],
+)
+async def test_shutdown_while_refused_says_so(
+    collector: Collector, vendor: str, status: int
+) -> None:
+    collector.fail(status, times=None)
+    destination = (
+        AmplitudeOptions(api_key=AMP_KEY, server_url=collector.amplitude_url)
+        if vendor == "amplitude"
+        else SegmentOptions(write_key=SEG_KEY, host=collector.segment_host)
+    )
+    logger = ListLogger()
+    client = Client()
+    client.load(
+        Options(
+            environment=Environment.PRODUCTION,
+            logger=logger,
+            destinations={vendor: destination},
+        )
+    )
+    for i in range(5):
+        await client.track(f"user-{i:04d}", "Click")
+    report = await client.shutdown(timeout=5)
+    (reason,) = report.stats.dropped_by_reason
+    assert reason.startswith(f"shutdown while refused (HTTP {status}")
+    assert report.dropped == 5
+    assert sum(1 for m in logger.text().splitlines() if "refused the request" in m) == 1
+    assert AMP_KEY not in logger.text()
+    assert SEG_KEY not in logger.text()
 
 
 async def test_shutdown_against_a_dead_endpoint_keeps_its_deadline() -> None:
