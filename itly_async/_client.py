@@ -108,6 +108,8 @@ class Client:
         self._validate = True
         self._fail = True
         self._block = False
+        #: neither ``block`` nor a spool: a call queues its event without awaiting anything
+        self._plain = True
         self._lock = threading.Lock()
         self._home: Home | None = None
         self._loop_thread: LoopThread | None = None
@@ -145,6 +147,7 @@ class Client:
         self._delivery = delivery = options.delivery or DeliveryOptions()
         self._validate = not options.validation_disabled
         self._block = delivery.overflow == "block"
+        self._plain = not self._block  # and no spool: see _open_spool
         self._validators = {name: Validator(name, s) for name, s in plan.events.items()}
         self._identify = Validator("identify", plan.identify) if plan.identify else None
         self._group = Validator("group", plan.group) if plan.group else None
@@ -221,6 +224,7 @@ class Client:
         if spool is None:
             return
         self._spool = spool
+        self._plain = False
         self._spool_wait = delivery.spool_mode == "write_through"
         for lane in self._lanes:
             lane.on_done = self._lanes_done
@@ -454,12 +458,10 @@ class Client:
         """
         event = self.make_track(user_id, name, properties, event_options)
         if event is not None:
-            if self._block:
-                await self._await_space()
-            if self._spool is None:
+            if self._plain:
                 self._dispatch(event)
             else:
-                await self._spooled(event)
+                await self._enqueue(event)
 
     async def identify(
         self,
@@ -471,12 +473,10 @@ class Client:
         """Set traits on a user (Amplitude ``$identify`` with ``$set``; Segment identify)."""
         event = self.make_identify(user_id, traits, event_options)
         if event is not None:
-            if self._block:
-                await self._await_space()
-            if self._spool is None:
+            if self._plain:
                 self._dispatch(event)
             else:
-                await self._spooled(event)
+                await self._enqueue(event)
 
     async def group(
         self,
@@ -489,12 +489,10 @@ class Client:
         """Put a user in a group and set the group's traits."""
         event = self.make_group(user_id, group_id, traits, event_options)
         if event is not None:
-            if self._block:
-                await self._await_space()
-            if self._spool is None:
+            if self._plain:
                 self._dispatch(event)
             else:
-                await self._spooled(event)
+                await self._enqueue(event)
 
     async def alias(
         self, user_id: str, previous_id: str, *, event_options: EventOptions | None = None
@@ -502,40 +500,48 @@ class Client:
         """Tell destinations that ``previous_id`` and ``user_id`` are the same user."""
         event = self.make_alias(user_id, previous_id, event_options)
         if event is not None:
-            if self._block:
-                await self._await_space()
-            if self._spool is None:
+            if self._plain:
                 self._dispatch(event)
             else:
-                await self._spooled(event)
+                await self._enqueue(event)
 
-    async def _spooled(self, event: Event) -> None:
-        """Write the event to the spool first; in write-through mode, wait for the commit."""
+    async def _enqueue(self, event: Event) -> None:
+        """Queue an event under ``block`` or with a spool (``_plain`` is the other case).
+
+        Under ``block`` the call waits, bounded, for room; an event whose caller found it
+        is handed over as *held* (see ``submit_sync``). With a spool the event is written
+        first; in write-through mode the call returns once it is committed.
+        """
+        held = await self._await_space() if self._block else False
         spool = self._spool
-        assert spool is not None
+        if spool is None:
+            self._dispatch(event, held)
+            return
         event.remaining = len(self._lanes)
         if not self._spool_wait:
             spool.add(event)
-            self._dispatch(event)
+            self._dispatch(event, held)
             return
         loop = asyncio.get_running_loop()
         committed = loop.create_future()
         spool.add(event, lambda: loop.call_soon_threadsafe(_resolve, committed))
-        self._dispatch(event)
+        self._dispatch(event, held)
         # the spool always answers; the bound is for a disk that stalls (the event is
         # queued in memory already, and the spool logs a commit that comes late)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(committed), self._delivery.timeout)
 
-    def _dispatch(self, event: Event) -> None:
+    def _dispatch(self, event: Event, held: bool = False) -> None:
         home = self._home
         loop = asyncio.get_running_loop()
         if home is not None and home.loop is loop:
             self._submit(event)
         else:
-            self.submit_from(event, loop)
+            self.submit_from(event, loop, held=held)
 
-    def submit_from(self, event: Event, loop: asyncio.AbstractEventLoop | None) -> None:
+    def submit_from(
+        self, event: Event, loop: asyncio.AbstractEventLoop | None, *, held: bool = False
+    ) -> None:
         """Submit from a thread that is not (or may not be) the home loop's.
 
         ``loop``: the caller's running loop (async API), which becomes home if there is
@@ -547,34 +553,39 @@ class Client:
         if home.loop is loop or (loop is None and home.thread_id == threading.get_ident()):
             self._submit(event)
         else:
-            home.handoff(event, self._drain)
+            home.handoff(event, self._drain, held=held)
 
     def submit_sync(self, event: Event) -> None:
-        """Submit from synchronous code (the sync shim); waits for room under ``block``."""
-        if self._block and self._full():
-            self._wait_space_blocking()
-        spool = self._spool
-        if spool is None:
-            self.submit_from(event, None)
-            return
-        event.remaining = len(self._lanes)
-        if self._spool_wait:
-            spool.add_and_wait(event, self._delivery.timeout)
-        else:
-            spool.add(event)
-        self.submit_from(event, None)
+        """Submit from synchronous code (the sync shim); waits for room under ``block``.
 
-    def _wait_space_blocking(self) -> None:
+        A caller that found room (at once or by waiting) hands its event over as *held*:
+        another thread may take that room first, and the event then waits on the loop
+        for the next free slot instead of being dropped. One that timed out hands it
+        over plainly, and it is dropped (counted) if there is still no room.
+        """
+        held = self._block and (not self._full() or self._wait_space_blocking())
+        spool = self._spool
+        if spool is not None:
+            event.remaining = len(self._lanes)
+            if self._spool_wait:
+                spool.add_and_wait(event, self._delivery.timeout)
+            else:
+                spool.add(event)
+        self.submit_from(event, None, held=held)
+
+    def _wait_space_blocking(self) -> bool:
+        """Wait until every lane has room; False at the timeout, or on the home loop."""
         home = self._home
         if home is not None and home.thread_id == threading.get_ident():
-            return  # on the home loop: waiting would deadlock; put() drops, counted
+            return False  # on the home loop: waiting would deadlock; put() drops, counted
         deadline = time.monotonic() + self._delivery.timeout
         space = self._space_signal
         while self._full():
             space.clear()
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (self._full() and not space.wait(remaining)):
-                return
+                return False
+        return True
 
     def _rehome(self, loop: asyncio.AbstractEventLoop | None, *, move: bool = False) -> Home:
         """Make ``loop`` (None: the private loop thread) deliver, when home is gone.
@@ -593,6 +604,7 @@ class Client:
             if home is not None and home.supervisor is not None and home.alive():
                 home.loop.call_soon_threadsafe(home.supervisor.cancel)
             inbox = home.inbox if home is not None else None
+            held = home.held if home is not None else None
             for lane in self._lanes:
                 lane.requeue_inflight()
                 lane.wake = None  # the old loop's; the lane's next run makes its own
@@ -605,6 +617,8 @@ class Client:
                 new = Home(thread.loop, thread.thread_id, self._generation)
             if inbox:
                 new.inbox.extend(inbox)  # handed over but never drained: keep them
+            if held:
+                new.held.extend(held)
             self._home = new
             if loop is not None:
                 self._start_home(new)
@@ -660,10 +674,17 @@ class Client:
         if home is None:
             return
         home.scheduled = False
-        inbox = home.inbox
         submit = self._submit
+        held = home.held
+        if held:
+            limit = self._delivery.max_queue_size
+            while held and all(lane.pending() < limit for lane in self._lanes):
+                submit(held[0])
+                held.popleft()  # after: other threads counting room never see it in neither
+        inbox = home.inbox
         while inbox:
-            submit(inbox.popleft())
+            submit(inbox[0])
+            inbox.popleft()
 
     def _submit(self, event: Event) -> None:
         """On the home loop: give the event a sequence number and queue it per lane."""
@@ -678,43 +699,48 @@ class Client:
             home.progress.set()
 
     def _notify_space(self) -> None:
+        """On the home loop: a lane has room again."""
         self._space_signal.set()
         home = self._home
         if home is not None and home.space is not None:
             home.space.set()
+            if home.held:
+                home.loop.call_soon(self._drain)
 
     def _full(self) -> bool:
-        """Whether some lane has no room, counting events still in the hand-off inbox."""
+        """Whether some lane has no room, counting events handed over and not drained."""
         home = self._home
-        waiting = len(home.inbox) if home is not None else 0
+        waiting = home.handed() if home is not None else 0
         limit = self._delivery.max_queue_size
         return any(lane.pending() + waiting >= limit for lane in self._lanes)
 
-    async def _await_space(self) -> None:
-        """The ``block`` policy: wait (bounded) until every lane has room."""
+    async def _await_space(self) -> bool:
+        """The ``block`` policy: wait (bounded) until every lane has room; False if the
+        wait timed out (the event is then dropped if there is still no room, counted)."""
         if not self._full():
-            return
+            return True
         home = self._home
         if home is None or home.loop is not asyncio.get_running_loop():
             # the lanes run elsewhere: wait on their loop, from here
             if home is not None and home.alive():
-                await asyncio.wrap_future(
+                return await asyncio.wrap_future(
                     asyncio.run_coroutine_threadsafe(self._wait_space_here(), home.loop)
                 )
-            return
-        await self._wait_space_here()
+            return True
+        return await self._wait_space_here()
 
-    async def _wait_space_here(self) -> None:
+    async def _wait_space_here(self) -> bool:
         home = self._home
         if home is None or home.space is None:
-            return
+            return True
         try:
             async with asyncio.timeout(self._delivery.timeout):
                 while self._full():
                     home.space.clear()
                     await home.space.wait()
         except TimeoutError:
-            pass  # put() applies drop_newest now, counted as queue_full
+            return False  # put() applies drop_newest now, counted as queue_full
+        return True
 
     # --- flush and shutdown ---------------------------------------------------------------
 
@@ -734,7 +760,7 @@ class Client:
         loop = asyncio.get_running_loop()
         home = self._home
         if home is None or not home.alive():
-            if not self._pending() and (home is None or not home.inbox):
+            if not self._pending() and (home is None or not home.handed()):
                 return self._report(False)
             home = self._rehome(loop)
         if home.loop is loop:
@@ -823,8 +849,11 @@ class Client:
             # a failed spool still holds its lock and its worker: close it all the same
             await spool.aclose(max(deadline - time.monotonic(), 0.5))
         if spool is None or spool.failed:
+            left = home.handed() if home is not None else 0
             for lane in self._lanes:
                 lane.drop_all("shutdown")
+                if left:  # handed over under block, never given room
+                    lane.drop_unqueued("shutdown", left)
         # (with a working spool, what is left stays on disk for the next load())
         self._state = State.CLOSED
         self._final = self._report(report.timed_out)
@@ -875,7 +904,7 @@ class Client:
         """``flush`` for synchronous code."""
         t = DEFAULT_FLUSH_TIMEOUT if timeout is None else timeout
         home = self._home
-        idle = not self._pending() and (home is None or not home.inbox)
+        idle = not self._pending() and (home is None or not home.handed())
         if self._state is not State.RUNNING or (idle and (home is None or not home.alive())):
             return self._report(False)
         return self._run_blocking(lambda: self.flush(t), t)
@@ -959,6 +988,7 @@ class Client:
             self._spool.forget_after_fork()
             self._spool = None
             self._spool_wait = False
+            self._plain = not self._block
             for lane in self._lanes:
                 lane.on_done = None
         self._space_signal = threading.Event()
@@ -974,7 +1004,7 @@ class Client:
         if self._state is not State.RUNNING:
             return
         home = self._home
-        if not self._pending() and (home is None or not home.inbox):
+        if not self._pending() and (home is None or not home.handed()):
             self._state = State.CLOSED
             return
         report = self.shutdown_blocking(self._delivery.shutdown_timeout)

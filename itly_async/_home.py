@@ -26,6 +26,9 @@ class Home:
         self.thread_id = thread_id
         self.generation = generation
         self.inbox: deque[Event] = deque()
+        #: handed over under the ``block`` policy by callers that waited for room: never
+        #: dropped for want of room, submitted as room appears (``Client._drain``)
+        self.held: deque[Event] = deque()
         self.scheduled = False
         self.supervisor: asyncio.Task[None] | None = None
         self.progress: asyncio.Event | None = None
@@ -36,9 +39,13 @@ class Home:
         loop = self.loop
         return not loop.is_closed() and loop.is_running()
 
-    def handoff(self, event: Event, drain: Callable[[], None]) -> None:
+    def handed(self) -> int:
+        """Events handed over and not drained yet."""
+        return len(self.inbox) + len(self.held)
+
+    def handoff(self, event: Event, drain: Callable[[], None], *, held: bool = False) -> None:
         """Queue an event from another thread; schedule one drain per burst, not per event."""
-        self.inbox.append(event)
+        (self.held if held else self.inbox).append(event)
         if not self.scheduled:
             self.scheduled = True
             try:

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -156,6 +157,39 @@ def test_block_policy_in_the_sync_shim(threaded: ThreadedCollector) -> None:
     report = sync.flush(timeout=20)
     assert report.delivered == 200
     assert report.dropped == 0
+    sync.shutdown(timeout=5)
+
+
+def test_block_policy_from_many_threads_drops_nothing(threaded: ThreadedCollector) -> None:
+    """Eight threads racing for the last free slots of a small queue: a thread told
+    there is room hands its event over as held, so losing the race means waiting on
+    the loop for the next slot, not being dropped."""
+    threaded.delay(0.01, times=None)  # a slow destination keeps the queue full
+    sync = SyncClient(Client())
+    sync.load(
+        Options(
+            destinations={
+                "amplitude": AmplitudeOptions(api_key=AMP_KEY, server_url=threaded.amplitude_url)
+            },
+            delivery=DeliveryOptions(
+                max_queue_size=20, flush_queue_size=10, overflow="block", timeout=30
+            ),
+        )
+    )
+
+    def work(t: int) -> None:
+        for i in range(60):
+            sync.track(f"user-{t}-{i:04d}", "Tick", {"i": i})
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    report = sync.flush(timeout=60)
+    assert report.dropped == 0
+    assert report.delivered == 480
+    assert len({e["user_id"] for e in threaded.amplitude_events()}) == 480
     sync.shutdown(timeout=5)
 
 
