@@ -889,7 +889,14 @@ def test_classify_masks_the_key_in_server_text() -> None:
         assert all(KEY not in r for r in verdict.rejected.values())
 
 
-def test_classify_never_crashes_on_an_empty_batch() -> None:
-    dest = amp()
-    for status in (400, 413, 429, 500):
-        dest.classify(resp(status, {"events_with_invalid_fields": {"time": [0]}}), [])
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [(400, Action.DONE), (413, Action.DONE), (429, Action.RETRY), (500, Action.RETRY)],
+)
+def test_classify_an_empty_batch_names_no_event(status: int, action: Action) -> None:
+    """Indexes in a body that match no event of the batch are ignored, not a crash."""
+    verdict = amp().classify(resp(status, {"events_with_invalid_fields": {"time": [0]}}), [])
+    assert verdict.action is action
+    assert not verdict.rejected
+    assert not verdict.resend
+    assert not verdict.delayed

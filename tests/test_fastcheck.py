@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import fastjsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -159,12 +158,11 @@ def test_common_event_shapes_are_decided_without_fastjsonschema(
     ],
 )
 def test_regressions_found_by_reading_the_guards(schema: dict[str, Any], value: Any) -> None:
+    """Each of these was once proved valid by mistake; the pre-check must say "not sure"
+    and leave the verdict to fastjsonschema (which accepts some of them: True == 1)."""
     check = compile_check(schema)
     assert check is not None
-    try:
-        fastjsonschema.compile(schema)(value)
-    except fastjsonschema.JsonSchemaValueException:
-        assert check(value) is False
+    assert check(value) is False
 
 
 @pytest.mark.parametrize(

@@ -287,6 +287,37 @@ def test_script_that_exits_without_flush_delivers_everything(
     assert len({e["insert_id"] for e in events}) == 1000
 
 
+def test_an_async_program_that_never_shuts_down_delivers_at_exit(
+    threaded: ThreadedCollector,
+) -> None:
+    """asyncio.run returns with events pending and nobody calls shutdown: the exit hook
+    delivers them from a fresh loop."""
+    code = textwrap.dedent(
+        f"""
+        import asyncio
+        from itly_async import AmplitudeOptions, Client, Options
+
+        client = Client()
+        client.load(Options(destinations={{"amplitude": AmplitudeOptions(
+            api_key="{AMP_KEY}", server_url="{threaded.amplitude_url}")}}))
+
+        async def main():
+            for i in range(500):
+                await client.track("user-%04d" % i, "Async Script Event", {{"i": i}})
+
+        asyncio.run(main())
+        print("returned", flush=True)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "returned" in done.stdout
+    events = threaded.amplitude_events()
+    assert sorted(e["event_properties"]["i"] for e in events) == list(range(500))
+
+
 def test_production_script_against_a_dead_endpoint_exits_within_its_deadline() -> None:
     code = textwrap.dedent(
         """

@@ -100,7 +100,49 @@ def test_preforking_server_load_in_parent_track_in_workers(threaded: ThreadedCol
     assert {e["event_properties"]["w"] for e in events} == {0, 1, 2}
 
 
-async def test_memory_stays_bounded_through_a_long_outage(collector: Collector) -> None:
+OUTAGE = """
+    import asyncio, socket
+    from itly_async import AmplitudeOptions, Client, DeliveryOptions, Options
+
+    def rss_kb():
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+    # a port nobody listens on: every request is refused, every event waits to be retried
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = Client()
+    client.load(Options(logger=None,
+        destinations={{"amplitude": AmplitudeOptions(
+            api_key="{key}", server_url=f"http://127.0.0.1:{{port}}/2/httpapi")}},
+        delivery=DeliveryOptions(max_queue_size=1000, flush_queue_size=100)))
+
+    async def main():
+        marks = []
+        for i in range(300_000):
+            await client.track("user-%04d" % (i % 100), "Tick", {{"i": i, "pad": "x" * 40}})
+            if i % 1000 == 0:
+                await asyncio.sleep(0)
+            if i + 1 in (30_000, 300_000):
+                marks.append(rss_kb())
+        print(marks[0], marks[1], client.stats().pending, flush=True)
+        await client.shutdown(timeout=0.2)
+
+    asyncio.run(main())
+"""
+
+
+def test_memory_stays_flat_through_a_long_outage() -> None:
+    """RSS, measured in a fresh process: after ten times as many events behind a dead
+    endpoint, the process holds no more memory than after the first tenth."""
+    done = run_script(OUTAGE, key=AMP_KEY)
+    first, last, pending = (int(x) for x in done.stdout.split())
+    assert pending <= 1000
+    assert last - first < 8 * 1024, f"RSS grew {last - first} KB over 270,000 more events"
+
+
+async def test_the_queue_stays_bounded_through_a_long_outage(collector: Collector) -> None:
     collector.hang(times=None)
     client = Client()
     client.load(

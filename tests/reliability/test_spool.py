@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from itly_async import AmplitudeOptions, Client, DeliveryOptions, Environment, Options
 from itly_async._event import TRACK, Event
 from itly_async._spool import Spool
@@ -84,8 +86,8 @@ async def test_write_behind_mode_delivers_and_cleans_up(
     assert rows(spool) == 0
 
 
-KILLED = """
-    import sys
+KILLED = {
+    "sync": """
     from itly_async import AmplitudeOptions, Client, DeliveryOptions, Options, SyncClient
     sync = SyncClient(Client())
     sync.load(Options(
@@ -94,14 +96,29 @@ KILLED = """
     for i in range(100000):
         sync.track("user-%04d" % (i % 1000), "Before Kill", {{"i": i}})
         print(i, flush=True)
-"""
+""",
+    "async": """
+    import asyncio
+    from itly_async import AmplitudeOptions, Client, DeliveryOptions, Options
+    client = Client()
+    client.load(Options(
+        destinations={{"amplitude": AmplitudeOptions(api_key="{key}", server_url="{url}")}},
+        delivery=DeliveryOptions(spool_path="{spool}", flush_queue_size=50)))
+    async def main():
+        for i in range(100000):
+            await client.track("user-%04d" % (i % 1000), "Before Kill", {{"i": i}})
+            print(i, flush=True)
+    asyncio.run(main())
+""",
+}
 
 
-def test_sigkill_mid_run_loses_no_event_whose_call_returned(tmp_path: Path) -> None:
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_sigkill_mid_run_loses_no_event_whose_call_returned(tmp_path: Path, api: str) -> None:
     spool = tmp_path / "events.sqlite"
     with ThreadedCollector() as dead:
         dead.hang(times=None)  # nothing gets out before the kill: it all must come from disk
-        code = textwrap.dedent(KILLED).format(key=AMP_KEY, url=dead.amplitude_url, spool=spool)
+        code = textwrap.dedent(KILLED[api]).format(key=AMP_KEY, url=dead.amplitude_url, spool=spool)
         with subprocess.Popen(
             [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, bufsize=1
         ) as proc:
@@ -139,6 +156,22 @@ async def test_a_corrupt_spool_falls_back_to_memory_with_a_clear_error(
     assert report.delivered == 1
     assert str(spool) in logger.text()
     assert "events stay in memory" in logger.text()
+    await client.shutdown(timeout=5)
+
+
+async def test_a_spool_that_cannot_be_written_falls_back_to_memory(
+    collector: Collector, tmp_path: Path
+) -> None:
+    """A path in a folder that does not exist (or may not be written, as for a service
+    user on a read-only image): logged with the path, and events are kept in memory."""
+    spool = tmp_path / "no-such-folder" / "events.sqlite"
+    logger = ListLogger()
+    client = spool_client(collector.amplitude_url, spool, logger=logger)
+    await client.track("user-0001", "Still Works")
+    report = await client.flush(timeout=10)
+    assert report.delivered == 1
+    assert str(spool) in logger.text()
+    assert not spool.exists()
     await client.shutdown(timeout=5)
 
 
