@@ -195,6 +195,19 @@ def measure_calls(peers_py: Path | None, url: str, p: Params) -> dict[str, Any]:
             run_result,
             [*cmd, "--sink", url],
         )
+    with tempfile.TemporaryDirectory(prefix="itly-bench-event-") as tmp:
+        ok, why = _plan200.generate_with_codegen(
+            Path(tmp), _plan200.bench_event_document(), _plan200.EVENT_PACKAGE
+        )
+        if ok:
+            cmd = [sys.executable, "-m", "benchmarks.ours", "calls-generated", "--params", pj]
+            out["ours-generated"] = attempt(
+                f"calls: ours, generated function ({p.runs} x {p.calls:,} calls)",
+                run_result,
+                [*cmd, "--sink", url, "--package-dir", tmp],
+            )
+        else:
+            out["ours-generated"] = {"error": f"itly pull failed: {why}"}
     if peers_py is not None:
         for sdk in PEERS:
             cmd = [str(peers_py), "-m", "benchmarks.peers", "calls", "--sdk", sdk]

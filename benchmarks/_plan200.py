@@ -23,10 +23,14 @@ from typing import Any
 
 import fastjsonschema
 
+from benchmarks.workload import EVENT_NAME, SCHEMA
+
 EVENTS = 200
 SOURCE = "backend"
 PACKAGE = "itly_bench200"
 DICTS_PACKAGE = "itly_bench200_dicts"
+#: the one-event package the generated-function calls are timed on
+EVENT_PACKAGE = "itly_bench_event"
 
 #: Times ``import`` + ``load`` in a fresh interpreter; ``{package}`` is filled in, and
 #: ``{before}`` with what is imported before the clock starts (``import asyncio``: a
@@ -89,17 +93,36 @@ def full_schema(k: int) -> dict[str, Any]:
     return {"type": "object", **event_schema(k), "additionalProperties": False}
 
 
-def generate_with_codegen(out: Path) -> tuple[bool, str]:
+def bench_event_document() -> dict[str, Any]:
+    """A plan of one event, the workload's own: what ``calls-generated`` tracks through
+    the generated function, ``await itly_bench_event.bench_event(user, name, count, ...)``."""
+    doc = plan_document()
+    doc["events"] = [
+        {
+            "name": EVENT_NAME,
+            "description": "The benchmark workload's event.",
+            "version": "1.0.0",
+            "sources": [SOURCE],
+            "properties": SCHEMA["properties"],
+            "required": SCHEMA["required"],
+        }
+    ]
+    return doc
+
+
+def generate_with_codegen(
+    out: Path, document: dict[str, Any] | None = None, package: str = PACKAGE
+) -> tuple[bool, str]:
     """``itly pull`` into ``out``; (True, "") or (False, why it did not work)."""
-    plan_path = out / "tracking-plan.json"
-    plan_path.write_text(json.dumps(plan_document(), indent=1))
+    plan_path = out / f"{package}-plan.json"
+    plan_path.write_text(json.dumps(document or plan_document(), indent=1))
     cmd = [sys.executable, "-m", "codegen", "pull", SOURCE, "--plan", str(plan_path)]
-    cmd += ["--out", str(out), "--package", PACKAGE]
+    cmd += ["--out", str(out), "--package", package]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, repr(exc)
-    if proc.returncode != 0 or not (out / PACKAGE / "__init__.py").exists():
+    if proc.returncode != 0 or not (out / package / "__init__.py").exists():
         why = (proc.stderr or proc.stdout).strip().splitlines()
         return False, why[-1] if why else f"exit status {proc.returncode}"
     return True, ""

@@ -5,6 +5,7 @@
 
 ``calls-async``  ``await client.track(...)``: per-call cost and delivered throughput
 ``calls-sync``   ``SyncClient.track(...)``: the same, from blocking code
+``calls-generated``  ``await itly.bench_event(...)`` of a package made by ``itly pull``
 ``lag``          event-loop lag while ``lag_events`` are tracked and delivered
 ``memory``       RSS per event left queued behind a hanging (``--mode hang``) or
                  refusing (``--mode refused``: every event encoded, waiting to retry)
@@ -21,7 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
 import socket
+import sys
 import time
 from typing import Any
 
@@ -38,6 +41,7 @@ from benchmarks._harness import (
     percentile,
     rss,
 )
+from benchmarks._plan200 import EVENT_PACKAGE
 from benchmarks.workload import (
     API_KEY,
     BATCH_SIZE,
@@ -71,10 +75,14 @@ def make_plan() -> Plan:
         version="1.0.0",
         source="bench",
         # as a generated package passes it: the schema, its fastjsonschema validator, and
-        # its sound pre-check (generated packages precompile both into _validators.py)
+        # its sound pre-check (generated packages precompile both into _validators.py),
+        # which also proves the values JSON-ready (check_ready)
         events={
             EVENT_NAME: Schema(
-                schema=SCHEMA, validate=fastjsonschema.compile(SCHEMA), check=compile_check(SCHEMA)
+                schema=SCHEMA,
+                validate=fastjsonschema.compile(SCHEMA),
+                check=compile_check(SCHEMA),
+                check_ready=True,
             )
         },
     )
@@ -166,6 +174,61 @@ def _sync_run(sink: Sink, n: int) -> dict[str, Any]:
         **delivery_figures(n, t_first, stats),
         "flush_timed_out": report.timed_out,
     }
+
+
+async def _generated_run(sink: Sink, n: int, itly: Any) -> dict[str, Any]:
+    """``await itly.bench_event(...)``: the generated function builds the properties dict
+    itself from its arguments, as user code calls it. One package, one client, loaded
+    once for every run (a generated package has a single client); each run is its own
+    ``asyncio.run``, as in the other scenarios."""
+    event = itly.bench_event
+    await event(USER_ID, "checkout", 0, 0.25, True, ["a", "b"])
+    await itly.flush(10.0)
+    sink.reset()
+    gc.collect()
+    times = [0] * n
+    pc = time.perf_counter_ns
+    t_first = time.monotonic()
+    for start in range(0, n, CHUNK):
+        prev = pc()
+        for i in range(start, min(start + CHUNK, n)):
+            await event(USER_ID, "checkout", i, 0.25, True, ["a", "b"])
+            now = pc()
+            times[i] = now - prev
+            prev = now
+        await asyncio.sleep(0)  # the caller yields, as a request handler would
+    report = await itly.flush(delivery_timeout(n))
+    stats = await asyncio.to_thread(sink.wait, n, 5.0)
+    return {
+        **call_figures(times),
+        **delivery_figures(n, t_first, stats),
+        "flush_timed_out": report.timed_out,
+    }
+
+
+def generated_calls(sink_url: str, p: Params, package_dir: str) -> dict[str, Any]:
+    sys.path.insert(0, package_dir)
+    itly: Any = importlib.import_module(EVENT_PACKAGE)
+    itly.load(
+        itly.Options(
+            environment=itly.Environment.PRODUCTION,
+            destinations=itly.DestinationsOptions(
+                amplitude=itly.AmplitudeOptions(server_url=sink_url + "/2/httpapi")
+            ),
+            delivery=make_options(sink_url, 2 * p.calls).delivery,
+        )
+    )
+    sink = Sink(sink_url)
+    runs: list[dict[str, Any]] = []
+    for r in range(p.runs + 1):
+        n = p.warmup_calls if r == 0 else p.calls
+        result = asyncio.run(_generated_run(sink, n, itly))
+        if r > 0:
+            runs.append(result)
+        if result["delivered"] < n:
+            break
+    itly.sync.shutdown(10.0)
+    return {"runs": runs, "floor": floor_run(p.calls), "peak_rss": peak_rss()}
 
 
 def floor_run(n: int) -> dict[str, float]:
@@ -367,10 +430,12 @@ def validate(p: Params) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ours")
     parser.add_argument(
-        "scenario", choices=["calls-async", "calls-sync", "lag", "memory", "validate"]
+        "scenario",
+        choices=["calls-async", "calls-sync", "calls-generated", "lag", "memory", "validate"],
     )
     parser.add_argument("--params", required=True)
     parser.add_argument("--sink", default="")
+    parser.add_argument("--package-dir", default="", help="calls-generated: where it is")
     parser.add_argument("--mode", default="hang", choices=["hang", "refused", "outage"])
     args = parser.parse_args()
     p = Params.from_json(args.params)
@@ -378,6 +443,8 @@ def main() -> int:
         emit(calls(args.sink, p, "async"))
     elif args.scenario == "calls-sync":
         emit(calls(args.sink, p, "sync"))
+    elif args.scenario == "calls-generated":
+        emit(generated_calls(args.sink, p, args.package_dir))
     elif args.scenario == "lag":
         emit(lag(args.sink, p))
     elif args.scenario == "memory":
