@@ -42,7 +42,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -123,6 +123,21 @@ def event_to_row(event: Event) -> tuple[str, bytes]:
         default=_row_default,
     )
     return event.insert_id, body
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN ... COMMIT, rolled back on any error (then raised: the first error is the
+    one reported, so a failing ROLLBACK is not)."""
+    db.execute("BEGIN")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            with contextlib.suppress(Exception):
+                db.execute("ROLLBACK")
+        raise
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -365,20 +380,13 @@ class Spool:
                     bad.append((rowid, f"{type(exc).__name__}: {exc}"))
         if bad:
             now = time.time()
-            db.execute("BEGIN")
-            try:
+            with _transaction(db):
                 db.execute(_QUARANTINE_SCHEMA)
                 db.executemany(
                     "INSERT INTO quarantine SELECT id, body, ?, ? FROM events WHERE rowid = ?",
                     [(reason, now, rowid) for rowid, reason in bad],
                 )
                 db.executemany("DELETE FROM events WHERE rowid = ?", [(r,) for r, _ in bad])
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    with contextlib.suppress(Exception):  # the first error is the one reported
-                        db.execute("ROLLBACK")
-                raise
             self.quarantined = len(bad)
             self._log_error(
                 f"itly: spool {self.path!r}: {len(bad)} unreadable "
@@ -432,18 +440,11 @@ class Spool:
                 deletes.extend((i,) for i in arg)
         if not adds and not deletes:
             return
-        db.execute("BEGIN")
-        try:
+        with _transaction(db):
             if adds:
                 db.executemany("INSERT OR REPLACE INTO events VALUES (?, ?)", adds)
             if deletes:
                 db.executemany("DELETE FROM events WHERE id = ?", deletes)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                with contextlib.suppress(Exception):  # the first error is the one reported
-                    db.execute("ROLLBACK")
-            raise
         for ack in acks:
             ack.committed = True
 
