@@ -177,6 +177,15 @@ def _check_package_name(name: str) -> None:
             f"--package {name!r} is a Python keyword, so `import {name}` would be a syntax "
             f"error; choose another name, e.g. {name}_tracking"
         )
+    if name in sys.stdlib_module_names or name in _RUNTIME_MODULES:
+        raise UsageError(
+            f"--package {name!r} is the name of a module the generated package (or Python) "
+            f"imports itself, which it would hide; choose another name, e.g. {name}_tracking"
+        )
+
+
+#: top-level modules a generated package imports, beside the standard library's
+_RUNTIME_MODULES = frozenset(("itly_async", "fastjsonschema", "attrs", "orjson", "aiohttp"))
 
 
 def cmd_pull(args: argparse.Namespace, out: TextIO) -> int:

@@ -245,6 +245,16 @@ def test_a_keyword_package_name_is_a_usage_error(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("name", ["typing", "asyncio", "itly_async", "fastjsonschema", "attrs"])
+def test_a_package_name_that_would_hide_a_module_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    code, _, err = _pull_into(str(tmp_path / "out"), tmp_path, capsys, "--package", name)
+    assert code == 2
+    assert f"--package {name!r} is the name of a module" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_soft_keyword_package_name_is_importable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tools: Any
 ) -> None:
