@@ -193,6 +193,33 @@ async def test_two_clients_on_one_spool_never_send_an_event_twice(
     assert len(set(ids)) == 100
 
 
+async def test_a_spool_in_use_keeps_its_leftovers_from_a_second_client(tmp_path: Path) -> None:
+    """The lock's job: while one client holds the spool and has not delivered its
+    leftovers yet, a second one on the same path must not read and resend them too."""
+    spool = tmp_path / "events.sqlite"
+    async with Collector() as dead:
+        dead.hang(times=None)
+        before = spool_client(dead.amplitude_url, spool)
+        for i in range(200):
+            await before.track(f"user-{i:04d}", "Left Over", {"i": i})
+        await before.shutdown(timeout=0.5)
+    assert rows(spool) == 200
+
+    async with Collector() as hanging, Collector() as live:
+        hanging.hang(times=None)
+        holder = spool_client(hanging.amplitude_url, spool)  # resends them; they hang
+        logger = ListLogger()
+        second = spool_client(live.amplitude_url, spool, logger=logger)
+        assert "another process is using it" in logger.text()
+        await second.track("user-9999", "Second Client's Own")
+        report = await second.flush(timeout=10)
+        assert report.delivered == 1
+        assert [e["event_type"] for e in live.amplitude_events()] == ["Second Client's Own"]
+        await second.shutdown(timeout=5)
+        await holder.shutdown(timeout=0.5)
+    assert rows(spool) == 200  # still on disk, for the next start
+
+
 async def test_leftovers_beyond_the_queue_bound_wait_on_disk(
     collector: Collector, tmp_path: Path
 ) -> None:
