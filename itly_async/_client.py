@@ -339,9 +339,8 @@ class Client:
             raise NotLoadedError("call load(options) before tracking events")
         if self._fail:
             raise ClientClosedError("the client was shut down; events are no longer accepted")
-        for lane in self._lanes:
+        for lane in self._lanes:  # counted and logged (rate-limited) per destination
             lane.drop_unqueued("closed")
-        self._ratelimit(self._logger.error, "closed", "itly: event dropped: client is shut down")
         return False
 
     def _event(

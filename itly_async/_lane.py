@@ -99,13 +99,16 @@ class Losses:
         reason: str,
         events: Sequence[Event],
         detail: str = "",
+        count: int | None = None,
     ) -> None:
         """Count ``events`` as rejected or dropped for ``reason``, and log it (rate-limited).
 
         ``reason`` is the counter's key, so it must come from a small set (no event data,
         no exception text); ``detail`` (which may) goes into the log line and the samples.
+        ``count`` stands for ``len(events)`` when the events themselves are not at hand
+        (drops before they reached a lane).
         """
-        n = len(events)
+        n = len(events) if count is None else count
         if n == 0:
             return
         counter = tally.rejected_by_reason if kind == "rejected" else tally.dropped_by_reason
@@ -191,8 +194,8 @@ class Lane:
     def put(self, event: Event) -> None:
         """Queue one event, applying the overflow policy when the lane is full."""
         fresh = self.fresh
-        held = len(self.waiting) - self.waiting_gone + self.inflight_count
-        if len(fresh) + held >= self.delivery.max_queue_size:
+        tried = len(self.waiting) - self.waiting_gone + self.inflight_count
+        if len(fresh) + tried >= self.delivery.max_queue_size:
             oldest = self._oldest() if self.by_age is not None else None
             if oldest is not None:
                 self._lose("dropped", "queue_full", [oldest])
@@ -599,10 +602,8 @@ class Lane:
 
     def drop_unqueued(self, reason: str, n: int = 1) -> None:
         """Count ``n`` events meant for this lane that were lost before reaching it."""
-        tally = self.tally
-        tally.enqueued += n
-        tally.dropped += n
-        tally.dropped_by_reason[reason] += n
+        self.tally.enqueued += n
+        self.losses.record(self.name, self.tally, "dropped", reason, (), count=n)
 
     def _lose(self, kind: str, reason: str, events: Sequence[Event], detail: str = "") -> None:
         """Count events this lane will never deliver (by reason), and let them go."""

@@ -178,10 +178,12 @@ async def test_call_after_shutdown_raises_in_development_and_counts_in_productio
     with pytest.raises(ClientClosedError):
         await dev.track("user-0001", "Tick")
 
-    prod = make_client(environment=Environment.PRODUCTION, segment=True)
+    logger = ListLogger()
+    prod = make_client(environment=Environment.PRODUCTION, segment=True, logger=logger)
     await prod.track("user-0001", "Tick")
     first = await prod.shutdown(timeout=5)
     await prod.track("user-0001", "Tick")
+    assert "dropped by destination 'segment': closed" in logger.text()
     stats = prod.stats()
     # counted per destination like every other count, so the totals add up
     assert stats.dropped_by_reason == {"closed": 2}
